@@ -1,0 +1,526 @@
+"""The experiment as plain data: layers, training settings, presets and their validation.
+
+An `ExperimentSpec` is a frozen dataclass with a JSON round trip that uses Keras' own argument names, so the
+same object names a run, keys Streamlit's caches and rebuilds a model. Nothing here imports TensorFlow.
+Validation raises `SpecError` (a `ValueError`) in Keras' voice: which layer, which argument, what was expected
+and what was received.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+LAYER_TYPES = ("Conv2D", "Conv2DTranspose", "MaxPooling2D", "UpSampling2D")
+PADDINGS = ("valid", "same")
+ACTIVATIONS = ("relu", "sigmoid", "tanh", "linear", "elu", "selu", "leaky_relu", "gelu", "silu")
+KERNEL_INITIALIZERS = (
+    "he_normal",
+    "he_uniform",
+    "glorot_uniform",
+    "glorot_normal",
+    "lecun_normal",
+    "lecun_uniform",
+)
+INTERPOLATIONS = ("nearest", "bilinear")
+OPTIMIZERS = ("adam", "adamw", "nadam", "rmsprop", "sgd")
+LOSSES = ("binary_crossentropy", "mse")
+NOISE_KINDS = ("none", "gaussian", "salt_pepper")
+
+INPUT_SHAPE = (28, 28, 1)
+TRAIN_IMAGES = 60_000
+MAX_LAYERS_PER_PART = 12
+
+# The JSON keys of each layer type, in Keras' argument order. Only these are written and accepted.
+LAYER_ARGUMENTS: dict[str, tuple[str, ...]] = {
+    "Conv2D": (
+        "filters",
+        "kernel_size",
+        "strides",
+        "padding",
+        "dilation_rate",
+        "activation",
+        "kernel_initializer",
+    ),
+    "Conv2DTranspose": (
+        "filters",
+        "kernel_size",
+        "strides",
+        "padding",
+        "output_padding",
+        "dilation_rate",
+        "activation",
+        "kernel_initializer",
+    ),
+    "MaxPooling2D": ("pool_size", "strides", "padding"),
+    "UpSampling2D": ("size", "interpolation"),
+}
+
+
+class SpecError(ValueError):
+    """An invalid experiment spec, with where the fault is and, when one is known, a concrete fix.
+
+    Attributes:
+        part: "encoder", "decoder", "output", "training" or "spec".
+        index: zero-based layer index within `part`, or None.
+        argument: the argument at fault, or None.
+        fix: a suggested change in words, or None.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        part: str = "spec",
+        index: int | None = None,
+        argument: str | None = None,
+        fix: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.part = part
+        self.index = index
+        self.argument = argument
+        self.fix = fix
+
+
+def describe_location(part: str, index: int | None) -> str:
+    """Human name of a place in the spec: "encoder layer 2", "output layer", "training settings"."""
+    if part in ("encoder", "decoder") and index is not None:
+        return f"{part} layer {index + 1}"
+    if part == "output":
+        return "output layer"
+    if part == "training":
+        return "training settings"
+    return "spec"
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One layer, named by its Keras class and described by Keras' own argument names.
+
+    Kernel sizes, strides, dilation and pooling sizes are square (one integer for both axes). Arguments that a
+    layer type does not take keep their defaults and are left out of its JSON.
+    """
+
+    type: str
+    filters: int | None = None
+    kernel_size: int = 3
+    strides: int = 1
+    padding: str = "valid"
+    output_padding: int | None = None
+    dilation_rate: int = 1
+    activation: str = "relu"
+    kernel_initializer: str = "he_normal"
+    pool_size: int = 2
+    size: int = 2
+    interpolation: str = "nearest"
+
+    @property
+    def has_weights(self) -> bool:
+        return self.type in ("Conv2D", "Conv2DTranspose")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The layer as JSON-ready data with `type` first, then its Keras arguments."""
+        return {"type": self.type, **{name: getattr(self, name) for name in LAYER_ARGUMENTS[self.type]}}
+
+    @classmethod
+    def from_dict(cls, data: Any, *, part: str = "spec", index: int | None = None) -> LayerSpec:
+        """Reads a layer written by `to_dict`; missing arguments take their defaults.
+
+        Raises:
+            SpecError: if `data` is not an object, names an unknown type or has an argument the type
+                does not take. Values are checked by `validate_layer`.
+        """
+        where = describe_location(part, index)
+        if not isinstance(data, dict):
+            raise SpecError(
+                f"Invalid {where}. Expected a JSON object with a `type`. Received: {data!r}.",
+                part=part,
+                index=index,
+            )
+        layer_type = data.get("type")
+        if layer_type not in LAYER_TYPES:
+            raise SpecError(
+                f"Invalid value for argument `type` of {where}. Expected one of {list(LAYER_TYPES)}. "
+                f"Received type={layer_type!r}.",
+                part=part,
+                index=index,
+                argument="type",
+            )
+        allowed = LAYER_ARGUMENTS[layer_type]
+        for name in data:
+            if name != "type" and name not in allowed:
+                raise SpecError(
+                    f"Unrecognized argument `{name}` for {where} ({layer_type}). Expected only: {', '.join(allowed)}.",
+                    part=part,
+                    index=index,
+                    argument=name,
+                )
+        arguments = {name: data[name] for name in allowed if name in data}
+        if layer_type in ("Conv2D", "Conv2DTranspose") and "filters" not in arguments:
+            raise SpecError(
+                f"Missing argument `filters` for {where} ({layer_type}).",
+                part=part,
+                index=index,
+                argument="filters",
+            )
+        if layer_type == "MaxPooling2D" and "strides" not in arguments:
+            # Keras' MaxPooling2D defaults `strides` to `pool_size`.
+            arguments["strides"] = arguments.get("pool_size", 2)
+        return cls(type=layer_type, **arguments)
+
+
+def conv2d(filters: int, kernel_size: int = 3, **arguments: Any) -> LayerSpec:
+    """A Conv2D layer spec; remaining arguments as in `keras.layers.Conv2D`."""
+    return LayerSpec(type="Conv2D", filters=filters, kernel_size=kernel_size, **arguments)
+
+
+def conv2d_transpose(filters: int, kernel_size: int = 3, **arguments: Any) -> LayerSpec:
+    """A Conv2DTranspose layer spec; remaining arguments as in `keras.layers.Conv2DTranspose`."""
+    return LayerSpec(type="Conv2DTranspose", filters=filters, kernel_size=kernel_size, **arguments)
+
+
+def max_pooling2d(pool_size: int = 2, strides: int | None = None, padding: str = "valid") -> LayerSpec:
+    """A MaxPooling2D layer spec; `strides` defaults to `pool_size` as in Keras."""
+    return LayerSpec(
+        type="MaxPooling2D",
+        pool_size=pool_size,
+        strides=pool_size if strides is None else strides,
+        padding=padding,
+    )
+
+
+def up_sampling2d(size: int = 2, interpolation: str = "nearest") -> LayerSpec:
+    """An UpSampling2D layer spec."""
+    return LayerSpec(type="UpSampling2D", size=size, interpolation=interpolation)
+
+
+@dataclass(frozen=True)
+class NoiseSpec:
+    """Noise added to training inputs (targets stay clean), which makes the autoencoder a denoiser.
+
+    `amount` is the standard deviation for "gaussian" and the fraction of pixels flipped to black or white for
+    "salt_pepper"; it is ignored for "none".
+    """
+
+    kind: str = "none"
+    amount: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "amount": self.amount}
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    """How to train: Keras' `compile` and `fit` arguments, plus noise and a seed."""
+
+    optimizer: str = "adam"
+    learning_rate: float = 0.001
+    loss: str = "binary_crossentropy"
+    batch_size: int = 1000
+    epochs: int = 25
+    validation_split: float = 0.2
+    noise: NoiseSpec = field(default_factory=NoiseSpec)
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "optimizer": self.optimizer,
+            "learning_rate": self.learning_rate,
+            "loss": self.loss,
+            "batch_size": self.batch_size,
+            "epochs": self.epochs,
+            "validation_split": self.validation_split,
+            "noise": self.noise.to_dict(),
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> TrainingSpec:
+        """Reads settings written by `to_dict`; missing settings take their defaults."""
+        _require_object(data, "training settings", "training")
+        _reject_unknown(data, [*cls().to_dict()], "training settings", "training")
+        arguments = dict(data)
+        if "noise" in arguments:
+            noise = arguments["noise"]
+            _require_object(noise, "argument `noise` of training settings", "training")
+            _reject_unknown(noise, ["kind", "amount"], "argument `noise` of training settings", "training")
+            arguments["noise"] = NoiseSpec(**noise)
+        return cls(**arguments)
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """A whole experiment: the encoder, the decoder, the output layer and the training settings.
+
+    The model maps a 28x28x1 image through `encoder` (ending at the bottleneck), `decoder`, then `output`,
+    which must bring it back to 28x28x1.
+    """
+
+    encoder: tuple[LayerSpec, ...]
+    decoder: tuple[LayerSpec, ...]
+    output: LayerSpec
+    training: TrainingSpec = field(default_factory=TrainingSpec)
+    name: str = "custom"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as JSON-ready data, in exactly the form `from_dict` reads."""
+        return {
+            "name": self.name,
+            "encoder": [layer.to_dict() for layer in self.encoder],
+            "decoder": [layer.to_dict() for layer in self.decoder],
+            "output": self.output.to_dict(),
+            "training": self.training.to_dict(),
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ExperimentSpec:
+        """Reads and validates a spec written by `to_dict`.
+
+        Raises:
+            SpecError: for any unknown key, wrong type or invalid value, naming where it is.
+        """
+        _require_object(data, "spec", "spec")
+        _reject_unknown(data, ["name", "encoder", "decoder", "output", "training"], "spec", "spec")
+        for part in ("encoder", "decoder", "output"):
+            if part not in data:
+                raise SpecError(f"Missing key `{part}` in spec.", part=part)
+        layers: dict[str, tuple[LayerSpec, ...]] = {}
+        for part in ("encoder", "decoder"):
+            if not isinstance(data[part], list):
+                raise SpecError(
+                    f"Invalid value for `{part}`. Expected a list of layers. Received: {data[part]!r}.",
+                    part=part,
+                )
+            layers[part] = tuple(
+                LayerSpec.from_dict(item, part=part, index=index) for index, item in enumerate(data[part])
+            )
+        try:
+            spec = cls(
+                encoder=layers["encoder"],
+                decoder=layers["decoder"],
+                output=LayerSpec.from_dict(data["output"], part="output"),
+                training=TrainingSpec.from_dict(data.get("training", {})),
+                name=data.get("name", "custom"),
+            )
+        except TypeError as error:  # A wrongly nested value, e.g. noise given as a number.
+            raise SpecError(f"Invalid spec: {error}.") from error
+        validate(spec)
+        return spec
+
+    @classmethod
+    def from_json(cls, text: str) -> ExperimentSpec:
+        """Parses JSON text and reads it with `from_dict`."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise SpecError(f"Invalid JSON in spec: {error}.") from error
+        return cls.from_dict(data)
+
+    def with_training(self, **changes: Any) -> ExperimentSpec:
+        """A copy with some training settings changed, e.g. `spec.with_training(epochs=3)`."""
+        return replace(self, training=replace(self.training, **changes))
+
+    def layers(self) -> list[tuple[str, int | None, LayerSpec]]:
+        """Every layer in order as (part, index, layer): encoder, decoder, then the output layer."""
+        return [
+            *(("encoder", index, layer) for index, layer in enumerate(self.encoder)),
+            *(("decoder", index, layer) for index, layer in enumerate(self.decoder)),
+            ("output", None, self.output),
+        ]
+
+
+def _require_object(data: Any, what: str, part: str) -> None:
+    if not isinstance(data, dict):
+        raise SpecError(f"Invalid {what}. Expected a JSON object. Received: {data!r}.", part=part)
+
+
+def _reject_unknown(data: dict[str, Any], known: list[str], what: str, part: str) -> None:
+    for key in data:
+        if key not in known:
+            raise SpecError(
+                f"Unrecognized key `{key}` in {what}. Expected only: {', '.join(known)}.",
+                part=part,
+                argument=key,
+            )
+
+
+# --- Validation -------------------------------------------------------------------------------------------
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _fail(argument: str, where: str, expected: str, value: Any, part: str, index: int | None) -> SpecError:
+    return SpecError(
+        f"Invalid value for argument `{argument}` of {where}. Expected {expected}. Received {argument}={value!r}.",
+        part=part,
+        index=index,
+        argument=argument,
+    )
+
+
+def _check_integer(layer: LayerSpec, argument: str, low: int, high: int, part: str, index: int | None) -> None:
+    value = getattr(layer, argument)
+    if not _is_integer(value) or value < low:
+        expected = "a strictly positive integer" if low == 1 else f"an integer of at least {low}"
+        raise _fail(argument, describe_location(part, index), expected, value, part, index)
+    if value > high:
+        expected = f"an integer from {low} to {high}"
+        raise _fail(argument, describe_location(part, index), expected, value, part, index)
+
+
+def _check_choice(layer: LayerSpec, argument: str, choices: tuple[str, ...], part: str, index: int | None) -> None:
+    value = getattr(layer, argument)
+    if value not in choices:
+        raise _fail(argument, describe_location(part, index), f"one of {list(choices)}", value, part, index)
+
+
+def validate_layer(layer: LayerSpec, part: str = "spec", index: int | None = None) -> None:
+    """Checks one layer's arguments the way Keras would, before any TensorFlow is imported.
+
+    Raises:
+        SpecError: naming the layer, the argument, what was expected and what was received.
+    """
+    where = describe_location(part, index)
+    if layer.type not in LAYER_TYPES:
+        raise _fail("type", where, f"one of {list(LAYER_TYPES)}", layer.type, part, index)
+    if layer.type in ("Conv2D", "Conv2DTranspose"):
+        _check_integer(layer, "filters", 1, 1024, part, index)
+        _check_integer(layer, "kernel_size", 1, 28, part, index)
+        _check_integer(layer, "strides", 1, 28, part, index)
+        _check_choice(layer, "padding", PADDINGS, part, index)
+        _check_integer(layer, "dilation_rate", 1, 28, part, index)
+        _check_choice(layer, "activation", ACTIVATIONS, part, index)
+        _check_choice(layer, "kernel_initializer", KERNEL_INITIALIZERS, part, index)
+        if layer.strides > 1 and layer.dilation_rate > 1:
+            raise SpecError(
+                f"Invalid arguments `strides` and `dilation_rate` of {where}. Keras does not support "
+                f"strides > 1 together with dilation_rate > 1. "
+                f"Received strides={layer.strides}, dilation_rate={layer.dilation_rate}.",
+                part=part,
+                index=index,
+                argument="dilation_rate",
+                fix="set strides=1 or dilation_rate=1",
+            )
+    if layer.type == "Conv2DTranspose" and layer.output_padding is not None:
+        value = layer.output_padding
+        if not _is_integer(value) or value < 0:
+            raise _fail("output_padding", where, "a non-negative integer or null", value, part, index)
+        if value >= layer.strides:
+            raise SpecError(
+                f"Invalid value for argument `output_padding` of {where}. Expected an integer smaller than "
+                f"strides={layer.strides} (Keras requires strides > output_padding). "
+                f"Received output_padding={value}.",
+                part=part,
+                index=index,
+                argument="output_padding",
+                fix="raise strides or lower output_padding",
+            )
+    if layer.type == "MaxPooling2D":
+        _check_integer(layer, "pool_size", 1, 28, part, index)
+        _check_integer(layer, "strides", 1, 28, part, index)
+        _check_choice(layer, "padding", PADDINGS, part, index)
+    if layer.type == "UpSampling2D":
+        _check_integer(layer, "size", 1, 28, part, index)
+        _check_choice(layer, "interpolation", INTERPOLATIONS, part, index)
+
+
+def validate_training(training: TrainingSpec) -> None:
+    """Checks the training settings.
+
+    Raises:
+        SpecError: naming the setting, what was expected and what was received.
+    """
+    where = "training settings"
+
+    def fail(argument: str, expected: str, value: Any) -> SpecError:
+        return _fail(argument, where, expected, value, "training", None)
+
+    if training.optimizer not in OPTIMIZERS:
+        raise fail("optimizer", f"one of {list(OPTIMIZERS)}", training.optimizer)
+    if not _is_number(training.learning_rate) or not 0 < training.learning_rate <= 1:
+        raise fail("learning_rate", "a number in (0, 1]", training.learning_rate)
+    if training.loss not in LOSSES:
+        raise fail("loss", f"one of {list(LOSSES)}", training.loss)
+    if not _is_integer(training.batch_size) or not 1 <= training.batch_size <= TRAIN_IMAGES:
+        raise fail("batch_size", f"an integer from 1 to {TRAIN_IMAGES}", training.batch_size)
+    if not _is_integer(training.epochs) or not 1 <= training.epochs <= 1000:
+        raise fail("epochs", "an integer from 1 to 1000", training.epochs)
+    if not _is_number(training.validation_split) or not 0 <= training.validation_split < 1:
+        raise fail("validation_split", "a number in [0, 1)", training.validation_split)
+    noise = training.noise
+    if noise.kind not in NOISE_KINDS:
+        raise fail("noise.kind", f"one of {list(NOISE_KINDS)}", noise.kind)
+    if not _is_number(noise.amount) or not 0 <= noise.amount <= 1:
+        raise fail("noise.amount", "a number in [0, 1]", noise.amount)
+    if noise.kind != "none" and noise.amount == 0:
+        raise fail("noise.amount", f"a number in (0, 1] for noise kind {noise.kind!r}", noise.amount)
+    if not _is_integer(training.seed) or not 0 <= training.seed < 2**31:
+        raise fail("seed", "an integer from 0 to 2**31 - 1", training.seed)
+
+
+def validate(spec: ExperimentSpec) -> None:
+    """Checks every argument and the shape flow: the output must be 28x28x1.
+
+    Raises:
+        SpecError: the first problem found, with where it is and, for shapes, a concrete fix.
+    """
+    from core.shapes import infer_shapes  # Shapes import this module; import late to avoid a cycle.
+
+    if not isinstance(spec.name, str) or not 1 <= len(spec.name) <= 64:
+        raise SpecError(
+            f"Invalid value for `name`. Expected a string of 1 to 64 characters. Received name={spec.name!r}.",
+            argument="name",
+        )
+    for part in ("encoder", "decoder"):
+        layers = getattr(spec, part)
+        if not layers:
+            raise SpecError(
+                f"Invalid {part}. Expected at least one layer. Received an empty {part}.",
+                part=part,
+                fix=f"add a layer to the {part}",
+            )
+        if len(layers) > MAX_LAYERS_PER_PART:
+            raise SpecError(
+                f"Invalid {part}. Expected at most {MAX_LAYERS_PER_PART} layers. Received {len(layers)}.",
+                part=part,
+            )
+    for part, index, layer in spec.layers():
+        validate_layer(layer, part, index)
+    if spec.output.type not in ("Conv2D", "Conv2DTranspose"):
+        raise SpecError(
+            f"Invalid value for argument `type` of output layer. Expected 'Conv2D' or 'Conv2DTranspose'. "
+            f"Received type={spec.output.type!r}.",
+            part="output",
+            argument="type",
+        )
+    if spec.output.filters != 1:
+        raise SpecError(
+            f"Invalid value for argument `filters` of output layer. Expected 1, one channel like the "
+            f"grayscale input. Received filters={spec.output.filters!r}.",
+            part="output",
+            argument="filters",
+            fix="set filters=1 on the output layer",
+        )
+    validate_training(spec.training)
+    if spec.training.loss == "binary_crossentropy" and spec.output.activation != "sigmoid":
+        raise SpecError(
+            f"Invalid value for argument `activation` of output layer. Expected 'sigmoid' with "
+            f"loss='binary_crossentropy', which needs outputs in [0, 1]. "
+            f"Received activation={spec.output.activation!r}.",
+            part="output",
+            argument="activation",
+            fix="set activation='sigmoid' on the output layer, or use loss='mse'",
+        )
+    infer_shapes(spec)
