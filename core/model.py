@@ -1,0 +1,96 @@
+"""Spec -> a compiled Functional `keras.Model` with named `encoder` and `decoder` parts.
+
+The autoencoder is `decoder(encoder(image))`, so codes and every intermediate feature map can be read later
+from the two sub-models. Importing this module imports Keras (and TensorFlow): keep it out of start-up paths.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter is not for users.
+
+import keras  # noqa: E402
+from keras import layers  # noqa: E402
+
+from core.spec import INPUT_SHAPE, TRAIN_IMAGES, ExperimentSpec, LayerSpec, TrainingSpec, layer_name, validate  # noqa: E402
+
+OPTIMIZER_CLASSES = {
+    "adam": keras.optimizers.Adam,
+    "adamw": keras.optimizers.AdamW,
+    "nadam": keras.optimizers.Nadam,
+    "rmsprop": keras.optimizers.RMSprop,
+    "sgd": keras.optimizers.SGD,
+}
+
+
+def make_layer(layer: LayerSpec, name: str) -> keras.layers.Layer:
+    """The Keras layer for one `LayerSpec`, with the spec's arguments passed by Keras' own names."""
+    arguments = {key: value for key, value in layer.to_dict().items() if key != "type"}
+    return getattr(layers, layer.type)(name=name, **arguments)
+
+
+def build_model(spec: ExperimentSpec, compile: bool = True, steps_per_epoch: int | None = None) -> keras.Model:  # noqa: A002
+    """Builds the autoencoder described by `spec`.
+
+    Args:
+        spec: a valid experiment spec.
+        compile: whether to compile with the spec's optimizer, learning rate and loss.
+        steps_per_epoch: batches per epoch, which a "cosine" learning-rate schedule needs to know when to end.
+
+    Returns:
+        A Functional model named "autoencoder" whose layers are the sub-models "encoder" and "decoder"; the
+        output layer is the decoder's last layer.
+
+    Raises:
+        SpecError: if the spec is invalid.
+    """
+    validate(spec)
+    image = keras.Input(shape=INPUT_SHAPE, name="image")
+    features = image
+    for index, layer in enumerate(spec.encoder):
+        features = make_layer(layer, layer_name("encoder", index, layer))(features)
+    encoder = keras.Model(image, features, name="encoder")
+
+    code = keras.Input(shape=tuple(encoder.output.shape[1:]), name="code")
+    features = code
+    for index, layer in enumerate(spec.decoder):
+        features = make_layer(layer, layer_name("decoder", index, layer))(features)
+    reconstruction = make_layer(spec.output, layer_name("output", None, spec.output))(features)
+    decoder = keras.Model(code, reconstruction, name="decoder")
+
+    model = keras.Model(image, decoder(encoder(image)), name="autoencoder")
+    if compile:
+        compile_model(model, spec.training, steps_per_epoch)
+    return model
+
+
+def compile_model(model: keras.Model, training: TrainingSpec, steps_per_epoch: int | None = None) -> None:
+    """Compiles `model` with the optimizer, learning rate (and its schedule) and loss of `training`."""
+    learning_rate = training.learning_rate
+    if training.learning_rate_schedule == "cosine":
+        # Without a step count (a model built only to be inspected) assume all 60,000 images, split as set.
+        images = int(TRAIN_IMAGES * (1 - training.validation_split))
+        steps = steps_per_epoch or -(-images // training.batch_size)
+        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps * training.epochs)
+    optimizer = OPTIMIZER_CLASSES[training.optimizer](learning_rate=learning_rate)
+    model.compile(optimizer=optimizer, loss=training.loss)
+
+
+def feature_model(model: keras.Model) -> keras.Model:
+    """A model from the image to every layer's output, in order: encoder layers, decoder layers, output.
+
+    The outputs are named like the layers ("encoder_1_conv2d", ...), which `model.output_names` lists.
+    """
+    encoder = model.get_layer("encoder")
+    decoder = model.get_layer("decoder")
+    encoder_outputs = [layer.output for layer in encoder.layers[1:]]
+    encoder_features = keras.Model(encoder.input, encoder_outputs, name="encoder_features")
+    decoder_outputs = [layer.output for layer in decoder.layers[1:]]
+    decoder_features = keras.Model(decoder.input, decoder_outputs, name="decoder_features")
+    image = keras.Input(shape=INPUT_SHAPE, name="image")
+    encoded = encoder_features(image)
+    encoded = encoded if isinstance(encoded, list) else [encoded]
+    decoded = decoder_features(encoded[-1])
+    decoded = decoded if isinstance(decoded, list) else [decoded]
+    return keras.Model(image, [*encoded, *decoded], name="features")

@@ -1,0 +1,427 @@
+"""The run store: one directory per run under a store root, readable by any process at any time.
+
+    runs/<run-id>/config.json     the experiment spec (ExperimentSpec JSON) plus how it was run
+    runs/<run-id>/history.jsonl   one JSON object per finished epoch, appended and flushed each epoch
+    runs/<run-id>/model.keras     the latest weights, written to a temporary file and renamed
+    runs/<run-id>/summary.json    status, final metrics, timings, library versions (rewritten atomically)
+
+Runs shipped with the studio live in `pretrained/` and are read-only. A damaged run is listed as damaged and
+never hides the others; a run left "running" by a process that is gone is reported as "interrupted".
+Run ids are checked so that no id can reach outside its store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from core.spec import ExperimentSpec, SpecError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The dashboard and the CLI use `runs/` unless STUDIO_RUNS_DIR names another store (tests use their own).
+DEFAULT_RUNS_DIR = Path(os.environ.get("STUDIO_RUNS_DIR") or PROJECT_ROOT / "runs")
+PRETRAINED_DIR = PROJECT_ROOT / "pretrained"
+
+STATUSES = ("running", "completed", "stopped", "failed", "interrupted", "damaged")
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+class RunStoreError(ValueError):
+    """A run that does not exist, cannot be changed, or an id that is not a valid run id."""
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What the store knows about one run, read from its directory."""
+
+    run_id: str
+    path: Path
+    status: str
+    name: str
+    summary: dict[str, Any] = field(default_factory=dict)
+    spec: ExperimentSpec | None = None
+    read_only: bool = False
+    problem: str | None = None  # Why a damaged run is damaged.
+
+    @property
+    def has_model(self) -> bool:
+        return (self.path / "model.keras").is_file()
+
+    @property
+    def is_denoiser(self) -> bool:
+        return self.spec is not None and self.spec.training.noise.kind != "none"
+
+    @property
+    def test_loss(self) -> float | None:
+        return self.summary.get("test_loss")
+
+    @property
+    def created_at(self) -> str:
+        return self.summary.get("created_at", "")
+
+
+# --- Paths and ids -----------------------------------------------------------------------------------------
+
+
+def check_run_id(run_id: str) -> str:
+    """Returns `run_id` if it is a plain directory name that cannot escape the store.
+
+    Raises:
+        RunStoreError: for ids with separators, "..", leading dots or other characters.
+    """
+    if not isinstance(run_id, str) or not _RUN_ID.match(run_id) or ".." in run_id:
+        raise RunStoreError(
+            f"Invalid run id {run_id!r}. Expected letters, digits, '.', '_' or '-', starting with a letter or "
+            "digit, at most 100 characters."
+        )
+    return run_id
+
+
+def run_path(run_id: str, runs_dir: Path | str = DEFAULT_RUNS_DIR) -> Path:
+    """The directory of `run_id` in `runs_dir`, or in the shipped runs when it is one of those."""
+    check_run_id(run_id)
+    for root in (Path(runs_dir), PRETRAINED_DIR):
+        candidate = (root / run_id).resolve()
+        if candidate.parent != root.resolve():
+            raise RunStoreError(f"Invalid run id {run_id!r}: it leads outside the run store.")
+        if candidate.is_dir():
+            return candidate
+    raise RunStoreError(f"No run {run_id!r} in {runs_dir}.")
+
+
+def new_run_id(name: str, runs_dir: Path | str = DEFAULT_RUNS_DIR) -> str:
+    """A fresh id such as "20261125-153000-seed-fast", unique in `runs_dir`."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower()[:40] or "run"
+    base = f"{stamp}-{slug}"
+    candidate, counter = base, 1
+    while (Path(runs_dir) / candidate).exists() or (PRETRAINED_DIR / candidate).exists():
+        counter += 1
+        candidate = f"{base}-{counter}"
+    return candidate
+
+
+# --- Writing -----------------------------------------------------------------------------------------------
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Writes JSON to a temporary file beside `path`, flushes it to disk, then renames it over `path`."""
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "w") as handle:
+            json.dump(data, handle, indent=2)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def create_run(
+    spec: ExperimentSpec,
+    runs_dir: Path | str = DEFAULT_RUNS_DIR,
+    *,
+    settings: dict[str, Any] | None = None,
+    summary: dict[str, Any] | None = None,
+) -> Path:
+    """Creates a run directory with `config.json` and a "running" `summary.json` owned by this process.
+
+    Args:
+        spec: the experiment.
+        runs_dir: the store root; created if missing.
+        settings: how the run was made beyond the spec (e.g. the image limit), stored in `config.json`.
+        summary: extra fields for the first summary.
+
+    Returns:
+        The new run's directory.
+    """
+    root = Path(runs_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    run_id = new_run_id(spec.name, root)
+    path = root / run_id
+    path.mkdir()
+    write_json_atomic(path / "config.json", {"spec": spec.to_dict(), "settings": settings or {}})
+    (path / "history.jsonl").touch()
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    write_json_atomic(
+        path / "summary.json",
+        {
+            "run_id": run_id,
+            "name": spec.name,
+            "status": "running",
+            "created_at": now,
+            "process": _process_identity(os.getpid()),
+            **(summary or {}),
+        },
+    )
+    return path
+
+
+def append_history(path: Path, record: dict[str, Any]) -> None:
+    """Appends one epoch's record to `history.jsonl` and flushes it to disk."""
+    with open(path / "history.jsonl", "a") as handle:
+        handle.write(json.dumps(record) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def update_summary(path: Path, **changes: Any) -> dict[str, Any]:
+    """Rewrites `summary.json` atomically with `changes` applied, and returns the new summary."""
+    summary = _read_json(path / "summary.json")
+    summary.update(changes)
+    write_json_atomic(path / "summary.json", summary)
+    return summary
+
+
+def save_model(path: Path, model: Any) -> None:
+    """Saves a Keras model to `model.keras` through a temporary file, so readers never see half a file."""
+    temporary = path / f".model-{os.getpid()}.tmp.keras"
+    try:
+        model.save(temporary)
+        os.replace(temporary, path / "model.keras")
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+# --- Reading -----------------------------------------------------------------------------------------------
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    with open(path) as handle:
+        data = json.load(handle)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path.name} does not hold a JSON object")
+    return data
+
+
+def _process_identity(pid: int) -> dict[str, Any]:
+    """The pid with its start time, so a recycled pid is not mistaken for the process that wrote a run."""
+    return {"pid": pid, "start": _process_start(pid), "host": os.uname().nodename}
+
+
+def _process_start(pid: int) -> str | None:
+    try:
+        # Field 22 of /proc/<pid>/stat is the start time in clock ticks since boot; fields after the
+        # parenthesised command name are split from its last ")".
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _process_alive(identity: Any) -> bool:
+    if not isinstance(identity, dict) or not isinstance(identity.get("pid"), int):
+        return False
+    if identity.get("host") != os.uname().nodename:
+        return True  # Another machine's process: we cannot tell, so trust the status it wrote.
+    pid = identity["pid"]
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return identity.get("start") is None or _process_start(pid) == identity.get("start")
+
+
+def read_run(path: Path, read_only: bool = False) -> RunInfo:
+    """Reads one run directory; never raises for a damaged run, which comes back with status "damaged"."""
+    run_id = path.name
+    try:
+        summary = _read_json(path / "summary.json")
+        config = _read_json(path / "config.json")
+        spec = ExperimentSpec.from_dict(config["spec"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        problem = f"{type(error).__name__}: {error}" if not isinstance(error, SpecError) else str(error)
+        return RunInfo(run_id, path, "damaged", run_id, read_only=read_only, problem=problem)
+    status = summary.get("status", "damaged")
+    if status not in STATUSES:
+        return RunInfo(run_id, path, "damaged", run_id, summary, spec, read_only, f"unknown status {status!r}")
+    if status == "running" and not _process_alive(summary.get("process")):
+        status = "interrupted"
+    return RunInfo(run_id, path, status, str(summary.get("name", run_id)), summary, spec, read_only)
+
+
+def list_runs(runs_dir: Path | str = DEFAULT_RUNS_DIR, include_pretrained: bool = True) -> list[RunInfo]:
+    """Every run in the store, newest first, then the shipped read-only runs."""
+    runs: list[RunInfo] = []
+    root = Path(runs_dir)
+    if root.is_dir():
+        directories = [path for path in root.iterdir() if path.is_dir() and _RUN_ID.match(path.name)]
+        runs += sorted((read_run(path) for path in directories), key=lambda run: run.run_id, reverse=True)
+    if include_pretrained and PRETRAINED_DIR.is_dir() and PRETRAINED_DIR.resolve() != root.resolve():
+        shipped = sorted(path for path in PRETRAINED_DIR.iterdir() if path.is_dir())
+        runs += [read_run(path, read_only=True) for path in shipped]
+    return runs
+
+
+def load_run(run_id: str, runs_dir: Path | str = DEFAULT_RUNS_DIR) -> RunInfo:
+    """The run called `run_id`.
+
+    Raises:
+        RunStoreError: if the id is invalid or there is no such run.
+    """
+    path = run_path(run_id, runs_dir)
+    return read_run(path, read_only=path.parent == PRETRAINED_DIR.resolve())
+
+
+def load_history(run: RunInfo) -> list[dict[str, Any]]:
+    """The run's epoch records; a torn last line (a process killed mid-write) is skipped."""
+    records = []
+    try:
+        lines = (run.path / "history.jsonl").read_text().splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def load_model(run: RunInfo) -> Any:
+    """The run's Keras model (imports Keras).
+
+    Raises:
+        RunStoreError: if the run has no model yet or its file cannot be read.
+    """
+    if not run.has_model:
+        raise RunStoreError(f"Run {run.run_id!r} has no saved model yet (status: {run.status}).")
+    import keras
+
+    try:
+        return keras.saving.load_model(run.path / "model.keras", compile=False)
+    except Exception as error:  # Keras raises many types for a damaged archive.
+        raise RunStoreError(f"The model file of run {run.run_id!r} cannot be read: {error}") from error
+
+
+def rename_run(run_id: str, name: str, runs_dir: Path | str = DEFAULT_RUNS_DIR) -> RunInfo:
+    """Gives a run a new display name; its id and directory stay the same.
+
+    Raises:
+        RunStoreError: for shipped, damaged or missing runs, and names that are empty or over 64 characters.
+    """
+    run = _writable_run(run_id, runs_dir, "renamed")
+    name = name.strip() if isinstance(name, str) else ""
+    if not 1 <= len(name) <= 64:
+        raise RunStoreError(f"Invalid run name {name!r}. Expected 1 to 64 characters.")
+    update_summary(run.path, name=name)
+    return load_run(run_id, runs_dir)
+
+
+def delete_run(run_id: str, runs_dir: Path | str = DEFAULT_RUNS_DIR) -> None:
+    """Deletes a run's directory.
+
+    Raises:
+        RunStoreError: for shipped runs, runs still training in a live process, and missing runs.
+    """
+    run = _writable_run(run_id, runs_dir, "deleted", allow_damaged=True)
+    if run.status == "running":
+        raise RunStoreError(f"Run {run_id!r} is still training. Stop it before deleting it.")
+    shutil.rmtree(run.path)
+
+
+def _writable_run(run_id: str, runs_dir: Path | str, verb: str, allow_damaged: bool = False) -> RunInfo:
+    run = load_run(run_id, runs_dir)
+    if run.read_only:
+        raise RunStoreError(f"Run {run_id!r} ships with the studio and cannot be {verb}.")
+    if run.status == "damaged" and not allow_damaged:
+        raise RunStoreError(f"Run {run_id!r} is damaged ({run.problem}) and cannot be {verb}; delete it instead.")
+    return run
+
+
+# --- Command line ------------------------------------------------------------------------------------------
+
+
+def _format_loss(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, (int, float)) else "-"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m core.runs list|rename|delete`: the run store from the command line."""
+    parser = argparse.ArgumentParser(prog="python -m core.runs", description="List and manage training runs.")
+    parser.add_argument("--runs-dir", default=str(DEFAULT_RUNS_DIR), help="the run store (default: runs/)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    list_parser = commands.add_parser("list", help="list runs with status and metrics")
+    list_parser.add_argument("--json", action="store_true", help="print one JSON array")
+    list_parser.add_argument("--runs-dir", default=argparse.SUPPRESS)
+    rename_parser = commands.add_parser("rename", help="give a run a new display name")
+    rename_parser.add_argument("run_id")
+    rename_parser.add_argument("name")
+    rename_parser.add_argument("--runs-dir", default=argparse.SUPPRESS)
+    delete_parser = commands.add_parser("delete", help="delete a run")
+    delete_parser.add_argument("run_id")
+    delete_parser.add_argument("--runs-dir", default=argparse.SUPPRESS)
+    arguments = parser.parse_args(argv)
+
+    try:
+        if arguments.command == "rename":
+            run = rename_run(arguments.run_id, arguments.name, arguments.runs_dir)
+            print(f"Renamed {run.run_id} to {run.name!r}.")
+            return 0
+        if arguments.command == "delete":
+            delete_run(arguments.run_id, arguments.runs_dir)
+            print(f"Deleted {arguments.run_id}.")
+            return 0
+    except RunStoreError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+    runs = list_runs(arguments.runs_dir)
+    if arguments.json:
+        print(json.dumps([_run_row(run) for run in runs], indent=2))
+        return 0
+    if not runs:
+        print(f"No runs in {arguments.runs_dir}.")
+        return 0
+    print(f"{'run id':<40} {'status':<12} {'epochs':>6} {'loss':>8} {'val':>8} {'test':>8}  name")
+    for run in runs:
+        row = _run_row(run)
+        epochs = f"{row['epochs_completed']}/{row['epochs']}" if row["epochs"] else "-"
+        flag = " (shipped)" if run.read_only else ""
+        print(
+            f"{run.run_id:<40} {run.status:<12} {epochs:>6} {_format_loss(row['loss']):>8} "
+            f"{_format_loss(row['val_loss']):>8} {_format_loss(row['test_loss']):>8}  {run.name}{flag}"
+        )
+        if run.problem:
+            print(f"{'':<40} problem: {run.problem}")
+    return 0
+
+
+def _run_row(run: RunInfo) -> dict[str, Any]:
+    summary = run.summary
+    return {
+        "run_id": run.run_id,
+        "name": run.name,
+        "status": run.status,
+        "path": str(run.path),
+        "read_only": run.read_only,
+        "denoiser": run.is_denoiser,
+        "preset": run.spec.name if run.spec else None,
+        "params": summary.get("params"),
+        "epochs": run.spec.training.epochs if run.spec else None,
+        "epochs_completed": summary.get("epochs_completed", 0),
+        "loss": summary.get("loss"),
+        "val_loss": summary.get("val_loss"),
+        "test_loss": summary.get("test_loss"),
+        "train_seconds": summary.get("train_seconds"),
+        "created_at": summary.get("created_at"),
+        "problem": run.problem,
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,206 @@
+"""`python -m core.train`: train a preset or a spec file headlessly, with the same engine as the dashboard.
+
+Exit status: 0 when training completes (or is stopped with Ctrl-C, the run kept as "stopped"), 1 when training
+fails (NaN loss, missing data), 2 for invalid input (unknown preset, bad spec file, bad arguments). User errors
+print one message on stderr, never a traceback. The progress bar goes to stderr; with `--json` the last line
+on stdout is one JSON object describing the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from core.engine import split_validation
+from core.presets import PRESETS, preset
+from core.runs import DEFAULT_RUNS_DIR
+from core.shapes import infer_shapes
+from core.spec import TRAIN_IMAGES, ExperimentSpec, SpecError, layer_name
+
+
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m core.train",
+        description="Train a convolutional autoencoder on MNIST and store the run.",
+    )
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--preset", choices=list(PRESETS), help="a named experiment (default: seed)")
+    source.add_argument("--config", type=Path, metavar="FILE.json", help="an experiment spec as JSON")
+    parser.add_argument("--epochs", type=int, metavar="N", help="override the number of epochs")
+    parser.add_argument("--seed", type=int, metavar="N", help="override the random seed")
+    parser.add_argument("--limit", type=int, metavar="N", help="train on the first N of the 60,000 images")
+    parser.add_argument("--runs-dir", type=Path, default=DEFAULT_RUNS_DIR, metavar="DIR", help="run store (runs/)")
+    parser.add_argument("--dry-run", action="store_true", help="print the layers and parameters as JSON, no training")
+    parser.add_argument("--print-config", action="store_true", help="print the resolved spec as --config reads it")
+    parser.add_argument("--json", action="store_true", help="end stdout with one JSON object describing the run")
+    return parser.parse_args(argv)
+
+
+def resolve_spec(arguments: argparse.Namespace) -> ExperimentSpec:
+    """The spec named by `--preset` or read from `--config`, with `--epochs` and `--seed` applied.
+
+    Raises:
+        SpecError: for an unreadable or invalid spec file, or invalid overrides.
+    """
+    if arguments.config is not None:
+        try:
+            text = arguments.config.read_text()
+        except OSError as error:
+            raise SpecError(f"Cannot read config file {arguments.config}: {error.strerror or error}.") from error
+        try:
+            spec = ExperimentSpec.from_json(text)
+        except SpecError as error:
+            raise SpecError(f"{arguments.config}: {error}", part=error.part, index=error.index) from error
+    else:
+        spec = preset(arguments.preset or "seed")
+    overrides = {name: getattr(arguments, name) for name in ("epochs", "seed") if getattr(arguments, name) is not None}
+    if overrides:
+        spec = spec.with_training(**overrides)
+        from core.spec import validate
+
+        validate(spec)
+    if arguments.limit is not None:
+        if arguments.limit < 1:
+            raise SpecError(
+                f"Invalid value for argument `--limit`. Expected a strictly positive integer. "
+                f"Received {arguments.limit}."
+            )
+        images = min(arguments.limit, TRAIN_IMAGES)
+        split_validation(range(images), spec.training.validation_split)  # Both parts must hold an image.
+    return spec
+
+
+def dry_run(spec: ExperimentSpec) -> dict[str, Any]:
+    """Layers with output shapes and parameters, computed without TensorFlow."""
+    report = infer_shapes(spec)
+    layers = [
+        {
+            "name": layer_name(shape.part, shape.index, layer),
+            "type": shape.type,
+            "output_shape": list(shape.output_shape),
+            "params": shape.params,
+        }
+        for shape, (_, _, layer) in zip(report.layers, spec.layers(), strict=True)
+    ]
+    return {"params": report.params, "layers": layers}
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr, redrawn at most ten times a second, with a line per epoch."""
+
+    def __init__(self, stream: Any = sys.stderr) -> None:
+        self.stream = stream
+        self.last_draw = 0.0
+        self.started = time.perf_counter()
+
+    def batch(self, event: dict[str, Any], epochs: int, steps: int) -> None:
+        now = time.perf_counter()
+        if now - self.last_draw < 0.1 and event["step"] != steps:
+            return
+        self.last_draw = now
+        done = int(24 * event["step"] / max(steps, 1))
+        bar = "=" * done + (">" if done < 24 else "") + " " * (23 - done)
+        self.stream.write(
+            f"\rEpoch {event['epoch']}/{epochs} [{bar}] {event['step']}/{steps} loss {event['mean_loss']:.4f}"
+        )
+        self.stream.flush()
+
+    def epoch(self, event: dict[str, Any], epochs: int, floor: float | None) -> None:
+        validation = f" val_loss {event['val_loss']:.4f}" if event.get("val_loss") is not None else ""
+        floor_text = f" (floor {floor:.4f})" if floor else ""
+        self.stream.write(
+            f"\rEpoch {event['epoch']}/{epochs} loss {event['loss']:.4f}{validation}{floor_text} "
+            f"{event['seconds']:.1f}s {event['images_per_second']:,.0f} img/s{' ' * 12}\n"
+        )
+        self.stream.flush()
+
+
+def train(spec: ExperimentSpec, limit: int | None, runs_dir: Path, quiet: bool = False) -> dict[str, Any]:
+    """Trains `spec` with the engine, drawing progress on stderr; Ctrl-C stops the job and keeps the run."""
+    from core.data import DataError, load_mnist, test_floor
+    from core.engine import TrainingEngine
+
+    def report(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    try:
+        load_mnist(progress=report)
+        floor = test_floor(spec.training.loss)
+    except DataError as error:
+        return {"status": "failed", "message": str(error)}
+    engine = TrainingEngine(runs_dir)
+    engine.start(spec, limit=limit)
+    bar = ProgressBar()
+    since = 0
+    try:
+        while True:
+            snapshot = engine.wait(since, timeout=0.5)
+            since = snapshot.next_index
+            for event in snapshot.events if not quiet else ():
+                if event["kind"] == "batch":
+                    bar.batch(event, snapshot.epochs, snapshot.steps_per_epoch)
+                elif event["kind"] == "epoch":
+                    bar.epoch(event, snapshot.epochs, floor)
+            if snapshot.finished:
+                break
+    except KeyboardInterrupt:
+        report("\nStopping after the current batch...")
+        engine.stop()
+        snapshot = engine.join()
+    snapshot = engine.join()
+    if not quiet:
+        sys.stderr.write("\n" if snapshot.steps_per_epoch and snapshot.step else "")
+    return {
+        "status": snapshot.status,
+        "message": snapshot.message,
+        "run_id": snapshot.run_id,
+        "run_dir": str(Path(runs_dir) / snapshot.run_id) if snapshot.run_id else None,
+        "params": infer_shapes(spec).params,
+        "epochs": snapshot.result.get("epochs_completed", 0),
+        "train_images": snapshot.train_images,
+        "loss_floor": floor,
+        **snapshot.result,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = parse_arguments(argv)
+    try:
+        spec = resolve_spec(arguments)
+        report = infer_shapes(spec)
+    except SpecError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if arguments.print_config:
+        print(spec.to_json())
+        return 0
+    if arguments.dry_run:
+        print(json.dumps(dry_run(spec)))
+        return 0
+
+    print(f"Training {spec.name}: {report.params:,} parameters, {spec.training.epochs} epochs.", file=sys.stderr)
+    result = train(spec, arguments.limit, arguments.runs_dir)
+    result.pop("error", None)
+    status = result["status"]
+    if status == "failed":
+        print(f"error: {result['message']}", file=sys.stderr)
+    else:
+        floor = result.get("loss_floor")
+        print(
+            f"{result['message']} Run {result['run_id']}: test loss {result.get('test_loss', float('nan')):.4f} "
+            f"(a perfect reconstruction scores {floor:.4f}), {result.get('images_per_second') or 0:,.0f} images/s.",
+            file=sys.stderr,
+        )
+    if arguments.json:
+        print(json.dumps(result))
+    elif result.get("run_dir"):
+        print(result["run_dir"])
+    return 1 if status == "failed" else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
