@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from core.spec import INPUT_SHAPE, ExperimentSpec, LayerSpec, SpecError, describe_location
+from core.spec import INPUT_SHAPE, ExperimentSpec, LayerSpec, SpecError, describe_location, validate_layer
 
 Shape = tuple[int, int, int]
 
@@ -166,7 +166,8 @@ def suggest_fix(spec: ExperimentSpec) -> str | None:
     """One argument change, in words, that makes the output 28x28x1, or None if no single change does.
 
     Tries the changes users most often need, in order: `output_padding` on a strided transpose, `padding`,
-    then `kernel_size`, first in the decoder (last layers first), then the output layer, then the encoder.
+    then `kernel_size` (nearest the current size first), first in the decoder (last layers first), then the output
+    layer, then the encoder. Changes that `validate_layer` rejects are never suggested.
     """
     candidates: list[tuple[str, int | None, str, object]] = []
     places = [*reversed([("decoder", index) for index in range(len(spec.decoder))]), ("output", None)]
@@ -182,14 +183,16 @@ def suggest_fix(spec: ExperimentSpec) -> str | None:
     for part, index in places:
         layer = _layer_at(spec, part, index)
         if layer.has_weights:
-            candidates += [(part, index, "kernel_size", value) for value in range(1, 8)]
+            nearest_first = sorted(range(1, 8), key=lambda size: abs(size - layer.kernel_size))
+            candidates += [(part, index, "kernel_size", value) for value in nearest_first]
     for part, index, argument, value in candidates:
         layer = _layer_at(spec, part, index)
         if getattr(layer, argument) == value:
             continue
-        changed = _with_layer(spec, part, index, replace(layer, **{argument: value}))
+        changed_layer = replace(layer, **{argument: value})
         try:
-            report = _walk(changed)
+            validate_layer(changed_layer, part, index)  # A change Keras would reject is no fix.
+            report = _walk(_with_layer(spec, part, index, changed_layer))
         except SpecError:
             continue
         if report.layers[-1].output_shape == INPUT_SHAPE:

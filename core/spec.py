@@ -25,6 +25,7 @@ KERNEL_INITIALIZERS = (
     "lecun_uniform",
 )
 INTERPOLATIONS = ("nearest", "bilinear")
+LEARNING_RATE_SCHEDULES = ("constant", "cosine")
 OPTIMIZERS = ("adam", "adamw", "nadam", "rmsprop", "sgd")
 LOSSES = ("binary_crossentropy", "mse")
 NOISE_KINDS = ("none", "gaussian", "salt_pepper")
@@ -83,6 +84,20 @@ class SpecError(ValueError):
         self.index = index
         self.argument = argument
         self.fix = fix
+
+
+_SNAKE_NAMES = {
+    "Conv2D": "conv2d",
+    "Conv2DTranspose": "conv2d_transpose",
+    "MaxPooling2D": "max_pooling2d",
+    "UpSampling2D": "up_sampling2d",
+}
+
+
+def layer_name(part: str, index: int | None, layer: LayerSpec) -> str:
+    """The Keras layer name for a place in the spec: "encoder_1_conv2d", "decoder_3_conv2d_transpose", ..."""
+    prefix = part if index is None else f"{part}_{index + 1}"
+    return f"{prefix}_{_SNAKE_NAMES[layer.type]}"
 
 
 def describe_location(part: str, index: int | None) -> str:
@@ -218,6 +233,7 @@ class TrainingSpec:
 
     optimizer: str = "adam"
     learning_rate: float = 0.001
+    learning_rate_schedule: str = "constant"  # "cosine" decays to zero over all steps (Keras' CosineDecay).
     loss: str = "binary_crossentropy"
     batch_size: int = 1000
     epochs: int = 25
@@ -229,6 +245,7 @@ class TrainingSpec:
         return {
             "optimizer": self.optimizer,
             "learning_rate": self.learning_rate,
+            "learning_rate_schedule": self.learning_rate_schedule,
             "loss": self.loss,
             "batch_size": self.batch_size,
             "epochs": self.epochs,
@@ -427,6 +444,22 @@ def validate_layer(layer: LayerSpec, part: str = "spec", index: int | None = Non
                 argument="output_padding",
                 fix="raise strides or lower output_padding",
             )
+        effective_kernel = (layer.kernel_size - 1) * layer.dilation_rate + 1
+        if layer.padding == "same" and value == 0 and effective_kernel % 2 == 0:
+            # TensorFlow's op checks that a "same" convolution of the output gives back the input, which an even
+            # kernel with no output padding misses by one: the layer builds but fails when called.
+            expected = {1: "null", 2: "null or 1"}.get(
+                layer.strides, f"null or an integer from 1 to {layer.strides - 1}"
+            )
+            raise SpecError(
+                f"Invalid value for argument `output_padding` of {where}. Expected {expected}: TensorFlow cannot "
+                f"run padding='same' with an even kernel (effective size {effective_kernel}) and "
+                f"output_padding=0. Received output_padding=0.",
+                part=part,
+                index=index,
+                argument="output_padding",
+                fix="set output_padding=None, or use an odd kernel_size",
+            )
     if layer.type == "MaxPooling2D":
         _check_integer(layer, "pool_size", 1, 28, part, index)
         _check_integer(layer, "strides", 1, 28, part, index)
@@ -451,6 +484,8 @@ def validate_training(training: TrainingSpec) -> None:
         raise fail("optimizer", f"one of {list(OPTIMIZERS)}", training.optimizer)
     if not _is_number(training.learning_rate) or not 0 < training.learning_rate <= 1:
         raise fail("learning_rate", "a number in (0, 1]", training.learning_rate)
+    if training.learning_rate_schedule not in LEARNING_RATE_SCHEDULES:
+        raise fail("learning_rate_schedule", f"one of {list(LEARNING_RATE_SCHEDULES)}", training.learning_rate_schedule)
     if training.loss not in LOSSES:
         raise fail("loss", f"one of {list(LOSSES)}", training.loss)
     if not _is_integer(training.batch_size) or not 1 <= training.batch_size <= TRAIN_IMAGES:
