@@ -27,8 +27,15 @@ from typing import Any
 from core.spec import ExperimentSpec, SpecError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# The dashboard and the CLI use `runs/` unless STUDIO_RUNS_DIR names another store (tests use their own).
-DEFAULT_RUNS_DIR = Path(os.environ.get("STUDIO_RUNS_DIR") or PROJECT_ROOT / "runs")
+
+
+def default_runs_dir() -> Path:
+    """`runs/` in the project, unless the environment variable STUDIO_RUNS_DIR names another store."""
+    return Path(os.environ.get("STUDIO_RUNS_DIR") or PROJECT_ROOT / "runs")
+
+
+# Read once at import for the CLI defaults; the dashboard calls `default_runs_dir()` so tests can redirect it.
+DEFAULT_RUNS_DIR = default_runs_dir()
 PRETRAINED_DIR = PROJECT_ROOT / "pretrained"
 
 STATUSES = ("running", "completed", "stopped", "failed", "interrupted", "damaged")

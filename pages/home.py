@@ -1,0 +1,50 @@
+"""Home: what the studio does, the active model, and where to go next."""
+
+import streamlit as st
+
+from core.shapes import infer_shapes
+from core.spec import SpecError
+from ui import state
+
+st.title("Conv2DTranspose Autoencoder Studio")
+st.markdown(
+    "Build a convolutional autoencoder — a **Conv2D** encoder that squeezes a 28x28 MNIST digit into a code, and "
+    "a **Conv2DTranspose** decoder that grows it back — then train it while the loss falls, compare originals "
+    "with reconstructions, and draw your own digits to see them denoised."
+)
+
+spec = state.current_spec()
+run = state.active_run()
+architecture, model = st.columns(2)
+with architecture, st.container(border=True):
+    st.subheader("Experiment")
+    try:
+        report = infer_shapes(spec)
+        st.metric("Preset / architecture", spec.name)
+        st.write(
+            f"{report.params:,} parameters · bottleneck {'x'.join(map(str, report.bottleneck_shape))} "
+            f"({report.bottleneck_size:,} values for 784 pixels) · {spec.training.epochs} epochs, "
+            f"batch {spec.training.batch_size}"
+        )
+    except SpecError as error:
+        st.error(f"The current architecture is invalid: {error}")
+    st.page_link("pages/build.py", label="Edit the architecture", icon=":material/account_tree:")
+    st.page_link("pages/train.py", label="Train it", icon=":material/monitoring:")
+with model, st.container(border=True):
+    st.subheader("Active model")
+    if run is None:
+        st.info("No trained model yet. Train one on the Train page.")
+    else:
+        st.metric(
+            "Test loss" + (" (shipped pretrained model)" if run.read_only else ""),
+            f"{run.test_loss:.4f}" if run.test_loss is not None else "—",
+            help="Binary cross-entropy on the 10,000 MNIST test images. A perfect reconstruction scores 0.0581, "
+            "because the targets are grey, not binary.",
+        )
+        params = run.summary.get("params")
+        st.write(
+            f"**{run.name}** · {run.status} · {params:,} parameters · "
+            f"{run.summary.get('epochs_completed', 0)} epochs" + (" · denoiser" if run.is_denoiser else "")
+        )
+        st.page_link("pages/reconstructions.py", label="Browse its reconstructions", icon=":material/grid_view:")
+        st.page_link("pages/draw.py", label="Draw a digit and denoise it", icon=":material/draw:")

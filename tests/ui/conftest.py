@@ -1,0 +1,70 @@
+"""Fixtures for page tests with `streamlit.testing.v1.AppTest`, run from `dashboard.py` as the real app is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest
+
+DASHBOARD = str(Path(__file__).resolve().parents[2] / "dashboard.py")
+
+
+@pytest.fixture(autouse=True)
+def navigation_without_pages_directory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Makes AppTest rerun `dashboard.py` the way the server does.
+
+    AppTest builds a new PagesManager for every run, which sees our `pages/` folder and falls back to the old
+    pages-directory mode: every run after the first would execute the page file alone, without the entry
+    script and its sidebar. The server leaves that mode as soon as `st.navigation` is called; so do we.
+    """
+    original = PagesManager.__init__
+
+    def init(self: PagesManager, *arguments: object, **keywords: object) -> None:
+        original(self, *arguments, **keywords)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)
+
+
+@pytest.fixture
+def runs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty run store that the dashboard uses for this test."""
+    directory = tmp_path / "runs"
+    monkeypatch.setenv("STUDIO_RUNS_DIR", str(directory))
+    return directory
+
+
+@pytest.fixture(scope="session")
+def trained_runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run store holding one small trained run (the `strided` preset, 600 images, one epoch)."""
+    from core.engine import TrainingEngine
+    from core.presets import preset
+
+    directory = tmp_path_factory.mktemp("trained-runs")
+    spec = preset("strided").with_training(epochs=1, batch_size=100, learning_rate=0.003)
+    engine = TrainingEngine(directory)
+    engine.start(spec, limit=600)
+    snapshot = engine.join(timeout=300)
+    assert snapshot.status == "completed", snapshot.message
+    return directory
+
+
+@pytest.fixture
+def trained_run_id(trained_runs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The id of the small trained run, with the dashboard pointed at its store."""
+    monkeypatch.setenv("STUDIO_RUNS_DIR", str(trained_runs_dir))
+    return sorted(path.name for path in trained_runs_dir.iterdir() if path.is_dir())[0]
+
+
+@pytest.fixture
+def app(runs_dir: Path) -> AppTest:
+    """The dashboard, not yet run, over an empty run store."""
+    return AppTest.from_file(DASHBOARD, default_timeout=60)
+
+
+@pytest.fixture
+def trained_app(trained_run_id: str) -> AppTest:
+    """The dashboard, not yet run, over a store with one trained run."""
+    return AppTest.from_file(DASHBOARD, default_timeout=60)

@@ -1,0 +1,82 @@
+"""The shell: navigation, the home page and the sidebar that every page shares."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.presets import PRESETS
+
+PAGES = ["pages/home.py", "pages/build.py", "pages/train.py", "pages/reconstructions.py", "pages/draw.py"]
+
+
+def test_home_page_loads_without_tensorflow(app: AppTest) -> None:
+    tensorflow_was_loaded = "tensorflow" in sys.modules
+    app.run()
+    assert not app.exception
+    assert app.title[0].value == "Conv2DTranspose Autoencoder Studio"
+    assert any("12,785 parameters" in markdown.value for markdown in app.markdown)
+    if not tensorflow_was_loaded:
+        assert "tensorflow" not in sys.modules
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_loads_with_the_sidebar(app: AppTest, page: str) -> None:
+    app.run()
+    app.switch_page(page).run()
+    assert not app.exception, [exception.value for exception in app.exception]
+    assert app.selectbox(key="sidebar_preset").value == "seed"
+    assert app.number_input(key="sidebar_epochs").value == 25
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_preset_loads_its_training_settings(app: AppTest, name: str) -> None:
+    app.run()
+    app.selectbox(key="sidebar_preset").set_value(name).run()
+    training = PRESETS[name].training
+    assert app.number_input(key="sidebar_epochs").value == training.epochs
+    assert app.number_input(key="sidebar_batch_size").value == training.batch_size
+    assert app.number_input(key="sidebar_learning_rate").value == pytest.approx(training.learning_rate)
+    assert app.selectbox(key="sidebar_noise_kind").value == training.noise.kind
+    assert app.session_state["studio_spec"] == PRESETS[name]
+
+
+def test_settings_keep_their_values_across_pages(app: AppTest) -> None:
+    app.run()
+    app.selectbox(key="sidebar_preset").set_value("seed-fast").run()
+    app.number_input(key="sidebar_epochs").set_value(7).run()
+    app.switch_page("pages/train.py").run()
+    app.switch_page("pages/home.py").run()
+    assert app.selectbox(key="sidebar_preset").value == "seed-fast"
+    assert app.number_input(key="sidebar_epochs").value == 7
+    assert app.session_state["studio_spec"].training.epochs == 7
+    assert app.session_state["studio_spec"].training.batch_size == 250
+
+
+def test_invalid_noise_setting_is_refused_with_its_reason(app: AppTest) -> None:
+    app.run()
+    app.selectbox(key="sidebar_noise_kind").set_value("gaussian").run()
+    messages = [error.value for error in app.sidebar.error]
+    assert messages == [
+        "Invalid value for argument `noise.amount` of training settings. Expected a number in (0, 1] for noise "
+        "kind 'gaussian'. Received noise.amount=0.0."
+    ]
+    app.slider(key="sidebar_noise_amount").set_value(0.3).run()
+    assert not app.sidebar.error
+    assert app.session_state["studio_spec"].training.noise.amount == 0.3
+
+
+def test_out_of_range_epochs_are_refused_where_typed(app: AppTest) -> None:
+    app.run()
+    app.number_input(key="sidebar_epochs").set_value(0).run()
+    # The widget refuses values below its minimum: the spec keeps a valid number of epochs.
+    assert app.session_state["studio_spec"].training.epochs >= 1
+
+
+def test_home_page_shows_the_active_run(trained_app: AppTest, trained_run_id: str) -> None:
+    trained_app.run()
+    assert not trained_app.exception
+    assert trained_app.selectbox(key="sidebar_run").value == trained_run_id
+    assert any(metric.label.startswith("Test loss") for metric in trained_app.metric)

@@ -1,0 +1,62 @@
+"""Process-wide resources, created once and shared by every session (Streamlit's `cache_resource`).
+
+Models and test-set reports are keyed by run id and the model file's modification time, so a run that is
+still training (its model rewritten each epoch) is reloaded when it changes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from core.engine import TrainingEngine, shared_engine
+from core.runs import RunInfo, default_runs_dir, load_run
+
+
+@st.cache_resource(show_spinner=False)
+def _engine(runs_dir: str) -> TrainingEngine:
+    return shared_engine(runs_dir)
+
+
+def get_engine() -> TrainingEngine:
+    """The one training engine of this server process."""
+    return _engine(str(default_runs_dir()))
+
+
+def model_version(run: RunInfo) -> float:
+    """The model file's modification time: part of every cache key that depends on the weights."""
+    path = run.path / "model.keras"
+    return path.stat().st_mtime if path.exists() else 0.0
+
+
+@st.cache_resource(show_spinner="Loading the model...", max_entries=4)
+def _model(run_id: str, version: float, runs_dir: str) -> Any:
+    from core.runs import load_model
+
+    return load_model(load_run(run_id, runs_dir))
+
+
+def get_model(run: RunInfo) -> Any:
+    """The run's Keras model, loaded once per version of its file."""
+    return _model(run.run_id, model_version(run), str(default_runs_dir()))
+
+
+@st.cache_resource(show_spinner="Reconstructing the 10,000 test images...", max_entries=2)
+def _test_report(run_id: str, version: float, runs_dir: str) -> Any:
+    from core.inference import evaluate_test_set
+
+    return evaluate_test_set(_model(run_id, version, runs_dir))
+
+
+def get_test_report(run: RunInfo) -> Any:
+    """Reconstructions and per-image errors of the whole test set for the run's model (read-only, shared)."""
+    return _test_report(run.run_id, model_version(run), str(default_runs_dir()))
+
+
+@st.cache_resource(show_spinner="Loading MNIST...")
+def get_mnist() -> Any:
+    """The MNIST arrays, loaded and verified once per process."""
+    from core.data import load_mnist
+
+    return load_mnist()

@@ -1,0 +1,155 @@
+"""The sidebar on every page: preset, training settings and the active run.
+
+It is drawn by `dashboard.py` before the page runs, so its widgets (and their values) exist on every page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import streamlit as st
+
+from core.presets import PRESET_DESCRIPTIONS, PRESETS, preset
+from core.runs import RunInfo
+from core.spec import (
+    LEARNING_RATE_SCHEDULES,
+    LOSSES,
+    NOISE_KINDS,
+    OPTIMIZERS,
+    NoiseSpec,
+    SpecError,
+    TrainingSpec,
+    validate_training,
+)
+from ui import state
+
+PRESET_KEY = "sidebar_preset"
+_TRAINING_KEYS = {
+    "epochs": "sidebar_epochs",
+    "batch_size": "sidebar_batch_size",
+    "optimizer": "sidebar_optimizer",
+    "learning_rate": "sidebar_learning_rate",
+    "learning_rate_schedule": "sidebar_schedule",
+    "loss": "sidebar_loss",
+    "validation_split": "sidebar_validation_split",
+    "noise_kind": "sidebar_noise_kind",
+    "noise_amount": "sidebar_noise_amount",
+    "seed": "sidebar_seed",
+}
+LOADED_PRESET_KEY = "studio_loaded_preset"
+RUN_KEY = "sidebar_run"
+LOSS_LABELS = {"binary_crossentropy": "Binary cross-entropy", "mse": "Mean squared error"}
+NOISE_LABELS = {"none": "None", "gaussian": "Gaussian", "salt_pepper": "Salt and pepper"}
+
+
+def _load_training_widgets(training: TrainingSpec) -> None:
+    values = {**training.to_dict(), "noise_kind": training.noise.kind, "noise_amount": float(training.noise.amount)}
+    for name, key in _TRAINING_KEYS.items():
+        st.session_state[key] = values[name]
+
+
+def _apply_preset(name: str) -> None:
+    # Runs before the training widgets are drawn in this rerun, so it may still set their values.
+    if st.session_state.get(LOADED_PRESET_KEY) == name:
+        return
+    spec = preset(name)
+    state.set_spec(spec)
+    _load_training_widgets(spec.training)
+    st.session_state[LOADED_PRESET_KEY] = name
+
+
+def training_ui() -> TrainingSpec:
+    """Training settings; each widget refuses out-of-range values as they are typed."""
+    keys = _TRAINING_KEYS
+    epochs = st.number_input("Epochs", min_value=1, max_value=1000, step=1, key=keys["epochs"])
+    batch_size = st.number_input("Batch size", min_value=1, max_value=60_000, step=50, key=keys["batch_size"])
+    optimizer = st.selectbox("Optimizer", OPTIMIZERS, key=keys["optimizer"])
+    learning_rate = st.number_input(
+        "Learning rate", min_value=0.00001, max_value=1.0, step=0.0005, format="%.5f", key=keys["learning_rate"]
+    )
+    schedule = st.selectbox(
+        "Learning-rate schedule",
+        LEARNING_RATE_SCHEDULES,
+        key=keys["learning_rate_schedule"],
+        help="cosine: decay the learning rate to zero over the whole run.",
+    )
+    loss = st.selectbox("Loss", LOSSES, format_func=LOSS_LABELS.get, key=keys["loss"])
+    validation_split = st.slider(
+        "Validation split", min_value=0.0, max_value=0.5, step=0.05, key=keys["validation_split"],
+        help="The last fraction of the training images, held out as Keras' validation_split does.",
+    )  # fmt: skip
+    noise_kind = st.selectbox(
+        "Denoising noise", NOISE_KINDS, format_func=NOISE_LABELS.get, key=keys["noise_kind"],
+        help="Train on noisy inputs against clean targets, which makes the model a denoiser.",
+    )  # fmt: skip
+    noise_amount = st.slider(
+        "Noise amount", min_value=0.0, max_value=1.0, step=0.05, key=keys["noise_amount"],
+        disabled=noise_kind == "none", help="Standard deviation (Gaussian) or fraction of pixels (salt and pepper).",
+    )  # fmt: skip
+    seed = st.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key=keys["seed"])
+    st.number_input(
+        "Training images", min_value=10, max_value=60_000, step=1000, key=state.LIMIT_KEY,
+        help="Train on the first N of the 60,000 MNIST training images, for quick experiments.",
+    )  # fmt: skip
+    return TrainingSpec(
+        optimizer=optimizer,
+        learning_rate=float(learning_rate),
+        learning_rate_schedule=schedule,
+        loss=loss,
+        batch_size=int(batch_size),
+        epochs=int(epochs),
+        validation_split=round(float(validation_split), 4),
+        noise=NoiseSpec(kind=noise_kind, amount=round(float(noise_amount), 4) if noise_kind != "none" else 0.0),
+        seed=int(seed),
+    )
+
+
+def run_label(run: RunInfo) -> str:
+    """How a run appears in pickers: name, status, test loss, and whether it is a denoiser or shipped."""
+    parts = [run.name, run.status]
+    if run.test_loss is not None:
+        parts.append(f"test {run.test_loss:.4f}")
+    if run.is_denoiser:
+        parts.append("denoiser")
+    if run.read_only:
+        parts.append("pretrained")
+    return " · ".join(parts)
+
+
+def run_picker_ui() -> None:
+    """Picks the active run among the runs with a model."""
+    runs = state.usable_runs()
+    pending = st.session_state.pop(state.PENDING_RUN_KEY, None)
+    ids = [run.run_id for run in runs]
+    if pending in ids:
+        st.session_state[RUN_KEY] = pending
+    if not runs:
+        st.caption("No trained model yet: train one on the Train page.")
+        return
+    if st.session_state.get(RUN_KEY) not in ids:
+        st.session_state[RUN_KEY] = ids[0]
+    labels = {run.run_id: run_label(run) for run in runs}
+    st.selectbox("Active run", ids, format_func=labels.get, key=RUN_KEY,
+                 help="The model the Reconstructions and Draw pages use.")  # fmt: skip
+    st.session_state[state.ACTIVE_RUN_KEY] = st.session_state[RUN_KEY]
+
+
+def sidebar_ui() -> None:
+    """Draws the whole sidebar and stores the training settings in the draft spec."""
+    state.init_state()
+    st.session_state.setdefault(state.LIMIT_KEY, 60_000)
+    with st.sidebar:
+        name = st.selectbox(
+            "Preset", list(PRESETS), index=list(PRESETS).index(state.DEFAULT_PRESET), key=PRESET_KEY,
+            help="Loads an architecture and its training settings, replacing the current ones.",
+        )  # fmt: skip
+        _apply_preset(name)
+        st.caption(PRESET_DESCRIPTIONS[name])
+        with st.expander("Training settings", expanded=False):
+            training = training_ui()
+        try:
+            validate_training(training)
+        except SpecError as error:
+            st.error(str(error))
+        state.set_spec(replace(state.current_spec(), training=training))
+        run_picker_ui()

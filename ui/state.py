@@ -1,0 +1,73 @@
+"""What one user is editing, kept in `st.session_state`: the draft spec and the active run.
+
+A widget click reruns the whole script, so every page reads the draft through these helpers rather than
+holding copies of its own. The sidebar's training widgets own the training settings; the Build page owns
+the architecture; `current_spec` joins them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import streamlit as st
+
+from core.presets import preset
+from core.runs import RunInfo, default_runs_dir, list_runs
+from core.spec import ExperimentSpec, TrainingSpec
+
+DEFAULT_PRESET = "seed"
+SPEC_KEY = "studio_spec"
+ACTIVE_RUN_KEY = "studio_active_run"
+PENDING_RUN_KEY = "studio_pending_run"  # Set by a page, applied by the sidebar before its run picker exists.
+LIMIT_KEY = "sidebar_limit"
+
+
+def init_state() -> None:
+    """Fills in the defaults on a session's first run."""
+    if SPEC_KEY not in st.session_state:
+        st.session_state[SPEC_KEY] = preset(DEFAULT_PRESET)
+
+
+def current_spec() -> ExperimentSpec:
+    """The experiment as the user has it now: the Build page's architecture with the sidebar's training."""
+    init_state()
+    return st.session_state[SPEC_KEY]
+
+
+def set_spec(spec: ExperimentSpec) -> None:
+    st.session_state[SPEC_KEY] = spec
+
+
+def set_architecture(spec: ExperimentSpec) -> None:
+    """Keeps the architecture of `spec` and the training settings the sidebar holds."""
+    set_spec(replace(spec, training=current_spec().training))
+
+
+def set_training(training: TrainingSpec) -> None:
+    set_spec(replace(current_spec(), training=training))
+
+
+def training_limit() -> int | None:
+    """How many of the 60,000 training images to use (None for all)."""
+    limit = st.session_state.get(LIMIT_KEY)
+    return None if limit is None or limit >= 60_000 else int(limit)
+
+
+def usable_runs() -> list[RunInfo]:
+    """Runs whose model can be loaded, newest first, then the shipped ones."""
+    return [run for run in list_runs(default_runs_dir()) if run.has_model and run.status != "damaged"]
+
+
+def activate_run(run_id: str) -> None:
+    """Makes `run_id` the active run from the next rerun on (the run picker may already be drawn)."""
+    st.session_state[PENDING_RUN_KEY] = run_id
+
+
+def active_run() -> RunInfo | None:
+    """The run the Reconstructions and Draw pages use: the one picked in the sidebar, if it still exists."""
+    run_id = st.session_state.get(ACTIVE_RUN_KEY)
+    for run in usable_runs():
+        if run.run_id == run_id:
+            return run
+    runs = usable_runs()
+    return runs[0] if runs else None
