@@ -31,7 +31,7 @@ PREVIEW_IMAGES = 8  # The first test digits, shown with their reconstructions af
 
 # Every engine of this process, so that only one job runs at a time in the whole process.
 _ALL_ENGINES: weakref.WeakSet = weakref.WeakSet()
-_SHARED_LOCK = threading.Lock()
+_SHARED_LOCK = threading.RLock()  # shared_engine() holds it while an engine registers itself.
 
 
 class EngineBusyError(RuntimeError):
@@ -305,7 +305,7 @@ class TrainingEngine:
         if job.stop_requested:
             self._finish(job, path, "stopped", f"Stopped after {callback.describe_progress()}.", metrics)
         else:
-            self._finish(job, path, "completed", f"Completed {training.epochs} epochs.", metrics)
+            self._finish(job, path, "completed", f"Completed {plural(training.epochs, 'epoch')}.", metrics)
         return path
 
     def _finish(self, job: _Job, path: Path | None, status: str, message: str, metrics: dict[str, Any]) -> None:
@@ -400,7 +400,7 @@ def _make_callback_class() -> type:
                                  reconstructions=reconstructions[..., 0])  # fmt: skip
 
         def describe_progress(self) -> str:
-            return f"{len(self.history)} full epochs and {self.global_step} steps in all"
+            return f"{plural(len(self.history), 'full epoch')} and {plural(self.global_step, 'step')} in all"
 
         def metrics(self, train_seconds: float) -> dict[str, Any]:
             last = self.history[-1] if self.history else {}
@@ -500,6 +500,11 @@ def _explain(error: Exception, spec: ExperimentSpec) -> str:
     if "OOM" in text or isinstance(error, MemoryError):
         return f"Training ran out of memory ({text}). Try a smaller batch size (now {spec.training.batch_size})."
     return f"Training failed with {text}"
+
+
+def plural(count: int, noun: str) -> str:
+    """ "1 epoch", "3 epochs"."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def _iso(timestamp: float) -> str:
