@@ -1,0 +1,51 @@
+# Two commands on a fresh machine: `make run` serves the dashboard, `make test` runs every test.
+# Both create .venv and install the pinned requirements when needed, and fetch MNIST when missing.
+
+PYTHON3 ?= python3
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+PORT ?= 8501
+
+.PHONY: run test install data lint format unit e2e bench pretrained clean
+
+$(INSTALLED): requirements.txt requirements-dev.txt
+	@test -x $(PYTHON) || $(PYTHON3) -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $(INSTALLED)
+
+install: $(INSTALLED)
+
+data: $(INSTALLED)
+	$(PYTHON) -m core.data fetch
+
+run: data
+	$(VENV)/bin/streamlit run dashboard.py --server.port $(PORT)
+
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(INSTALLED)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: data lint
+	$(PYTHON) -m pytest
+
+unit: data
+	$(PYTHON) -m pytest --ignore=tests/e2e
+
+e2e: data
+	$(PYTHON) -m pytest tests/e2e
+
+bench: data
+	$(PYTHON) -m bench.train_speed
+
+# Rebuilds the small pretrained model that ships in pretrained/, with our own training command.
+pretrained: data
+	rm -rf pretrained
+	$(PYTHON) -m core.train --preset seed-fast --runs-dir pretrained --json
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts
