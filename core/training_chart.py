@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas  # noqa: F401 - Plotly looks pandas up in sys.modules; a half-imported one from another thread breaks it.
 import plotly.graph_objects as go
 
 SMOOTHING = 0.9  # Weight of the past in the exponential moving average of the batch loss.

@@ -1,0 +1,100 @@
+"""One user's journey in a real browser: set a small job, train it, watch the chart, stop it, look at its
+reconstructions, then draw a digit on the canvas and see the model's output."""
+
+from __future__ import annotations
+
+from tests.e2e.conftest import assert_no_exception, screenshot, wait_for_app
+
+CHART_POINTS = """() => {
+    const plot = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
+    if (!plot || !plot.data || !plot.data.length) return 0;
+    return plot.data[0].x.length;
+}"""
+
+
+def open_page(page: object, name: str, ready_text: str) -> None:
+    """Follows the sidebar link to a page and waits for a text that only the finished page shows.
+
+    The Train page reruns its live fragment every second, so "the script is not running" is no signal there.
+    """
+    page.locator('[data-testid="stSidebarNav"] a', has_text=name).first.click()
+    page.wait_for_url(f"**/{name.lower()}")
+    page.get_by_text(ready_text).first.wait_for()
+
+
+def choose(page: object, label: str, option: str) -> None:
+    page.locator('[data-testid="stSelectbox"]', has_text=label).first.click()
+    page.get_by_role("option", name=option, exact=True).click()
+    wait_for_app(page)
+
+
+def type_number(page: object, label: str, value: int) -> None:
+    field = page.get_by_label(label, exact=True)
+    field.fill(str(value))
+    field.press("Enter")
+    page.wait_for_function(f"() => document.querySelector('input[aria-label=\"{label}\"]').value === '{value}'")
+    wait_for_app(page)
+
+
+def chart_points(page: object) -> int:
+    return page.evaluate(CHART_POINTS)
+
+
+def test_train_stop_inspect_and_draw(server: str, page: object) -> None:
+    page.goto(server)
+    wait_for_app(page)
+
+    # A small job: the strided preset on 2,000 images in batches of 20, long enough to stop half-way.
+    choose(page, "Preset", "strided")
+    page.get_by_text("Training settings").click()
+    type_number(page, "Epochs", 30)
+    type_number(page, "Batch size", 20)
+    type_number(page, "Training images", 2000)
+
+    open_page(page, "Train", "strided · 12,201 parameters · 30 epochs of the first 2,000")
+    page.get_by_role("button", name="Start training").click()
+
+    # The chart gains points while the job runs: at least 10, then more a second later.
+    # The first run of a job imports TensorFlow and loads MNIST: give it time on a busy machine.
+    page.wait_for_function(f"() => ({CHART_POINTS})() >= 10", timeout=240_000)
+    first = chart_points(page)
+    page.wait_for_function(f"() => ({CHART_POINTS})() > {first}")
+    assert chart_points(page) > first
+    page.get_by_text("images/s").first.wait_for()
+    screenshot(page, "journey-1-training")
+
+    # A second tab (a new session) shows the same job and refuses a second start.
+    second = page.context.new_page()
+    second.goto(f"{server}/train")
+    second.wait_for_function(f"() => ({CHART_POINTS})() > 0")
+    assert second.get_by_role("button", name="Start training").is_disabled()
+    second.close()
+
+    page.get_by_role("button", name="Stop").click()
+    page.get_by_text("The run keeps its model and history so far.").wait_for()
+    assert_no_exception(page)
+    screenshot(page, "journey-2-stopped")
+    stopped_at = chart_points(page)
+    assert stopped_at >= first
+
+    # The stopped run is now the active run: its reconstructions of the test set.
+    open_page(page, "Reconstructions")
+    page.get_by_text("strided").first.wait_for()
+    page.locator('[data-testid="stImage"], [data-testid="stPlotlyChart"]').first.wait_for()
+    assert_no_exception(page)
+    screenshot(page, "journey-3-reconstructions")
+
+    # Draw a stroke with the mouse and see the model's output.
+    open_page(page, "Draw")
+    canvas = page.locator("canvas").last
+    canvas.wait_for()
+    box = canvas.bounding_box()
+    left, top = box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.2
+    page.mouse.move(left, top)
+    page.mouse.down()
+    page.mouse.move(left + box["width"] * 0.1, top + box["height"] * 0.6, steps=20)
+    page.mouse.up()
+    page.get_by_text("Model output").first.wait_for()
+    wait_for_app(page)
+    assert_no_exception(page)
+    screenshot(page, "journey-4-draw")
