@@ -1,0 +1,215 @@
+"""Drawn digits: a canvas's RGBA pixels turned into an MNIST-like 28x28 input, and one image denoised.
+
+MNIST's digits were prepared in a known way (LeCun et al.): each binary NIST digit was scaled, keeping its aspect
+ratio, so that its longer side fits a 20x20 box, with antialiasing that leaves grey edges; then it was placed in a
+28x28 field so that its intensity centre of mass sits at the centre. `to_mnist` does the same to a drawing, so a
+model trained on MNIST sees a drawn digit the way it saw the digits it learned from.
+
+The centre is pixel (14, 14) in row and column index coordinates: that is where the 10,000 MNIST test digits put
+their centre of mass (13.99 and 14.01 on average, each within half a pixel, as integer shifts leave it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from core.data import add_noise
+from core.inference import per_image_errors, reconstruct
+from core.runs import RunInfo
+
+IMAGE_SIZE = 28
+BOX_SIZE = 20  # The longer side of every MNIST digit, in pixels.
+CENTRE = 14.0  # Row and column of the centre of mass of MNIST digits, in index coordinates.
+INK_THRESHOLD = 0.15  # Fainter pixels (a brush's antialiased fringe) neither count as ink nor widen the crop.
+
+
+def ink(pixels: np.ndarray) -> np.ndarray:
+    """How much ink each pixel of a drawing holds, from 0 (background) to 1 (full white stroke).
+
+    The canvas draws white strokes on black, so the ink of a pixel is the brightest of its red, green and blue
+    values, times its opacity: a transparent background counts as no ink, whatever colour it hides.
+
+    Args:
+        pixels: a drawing as (height, width, 4) RGBA, (height, width, 3) RGB or (height, width) grey values, either
+            uint8 in [0, 255] or floats in [0, 1].
+
+    Returns:
+        A float32 (height, width) array in [0, 1].
+
+    Raises:
+        ValueError: for any other shape, or an empty image.
+    """
+    pixels = np.asarray(pixels)
+    if pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[-1] not in (3, 4)) or pixels.size == 0:
+        raise ValueError(
+            "Invalid shape for argument `pixels`. Expected (height, width, 4) RGBA, (height, width, 3) RGB or "
+            f"(height, width) grey values. Received shape={pixels.shape}."
+        )
+    values = pixels.astype(np.float32)
+    if pixels.dtype == np.uint8:
+        values /= np.float32(255)
+    values = np.clip(values, 0, 1)
+    if values.ndim == 2:
+        return values
+    brightness = values[..., :3].max(axis=-1)
+    return brightness * values[..., 3] if values.shape[-1] == 4 else brightness
+
+
+def to_mnist(pixels: np.ndarray) -> np.ndarray | None:
+    """A drawing prepared as MNIST's digits were: cropped to its ink, scaled to a 20-pixel longer side, centred.
+
+    The crop is the bounding box of the pixels with ink; it is resized with area averaging (each output pixel is
+    the mean of the canvas pixels it covers, the antialiasing that gives MNIST its grey edges) so that its longer
+    side is 20 pixels and its aspect ratio is kept; the result is brightened so that its strongest pixel is 1, as a
+    thin stroke would otherwise fade to grey; then it is pasted into a black 28x28 image at the integer offset that
+    puts its intensity centre of mass nearest to pixel (14, 14), moved only as far as keeps all of it inside.
+
+    Args:
+        pixels: the drawing, as `ink` takes it: usually the canvas's (280, 280, 4) uint8 RGBA, white on black.
+
+    Returns:
+        A float32 (28, 28) array in [0, 1], or None when the drawing has no ink (an empty canvas).
+
+    Raises:
+        ValueError: if `pixels` does not have the shape of an image (see `ink`).
+    """
+    amount = ink(pixels)
+    rows = np.flatnonzero((amount >= INK_THRESHOLD).any(axis=1))
+    columns = np.flatnonzero((amount >= INK_THRESHOLD).any(axis=0))
+    if rows.size == 0:
+        return None
+    cropped = amount[rows[0] : rows[-1] + 1, columns[0] : columns[-1] + 1]
+    height, width = cropped.shape
+    factor = BOX_SIZE / max(height, width)
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))  # PIL takes (width, height).
+    scaled = np.asarray(Image.fromarray(cropped, mode="F").resize(size, Image.Resampling.BOX), dtype=np.float32)
+    scaled = np.clip(scaled / scaled.max(), 0, 1)
+
+    # Where the centre of mass would land if the scaled digit were pasted at the top-left corner.
+    total = scaled.sum()
+    centre_row = (scaled.sum(axis=1) * np.arange(scaled.shape[0])).sum() / total
+    centre_column = (scaled.sum(axis=0) * np.arange(scaled.shape[1])).sum() / total
+    top = int(np.clip(round(CENTRE - centre_row), 0, IMAGE_SIZE - scaled.shape[0]))
+    left = int(np.clip(round(CENTRE - centre_column), 0, IMAGE_SIZE - scaled.shape[1]))
+
+    digit = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
+    digit[top : top + scaled.shape[0], left : left + scaled.shape[1]] = scaled
+    return digit
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: arrays have no single truth value.
+class Denoised:
+    """One clean digit, the noisy input made from it, the model's output and how far that is from the clean digit.
+
+    Attributes:
+        clean: (28, 28) float32, the digit before noise (the target).
+        noisy: (28, 28) float32, what the model was given.
+        output: (28, 28) float32, the model's reconstruction of `noisy`.
+        error: (28, 28) float32, |output - clean| per pixel.
+        bce: binary cross-entropy of `output` against `clean`, averaged over the pixels as Keras does.
+        mse: mean squared error of `output` against `clean`.
+    """
+
+    clean: np.ndarray
+    noisy: np.ndarray
+    output: np.ndarray
+    error: np.ndarray
+    bce: float
+    mse: float
+
+
+def denoise(
+    model: Any, clean: np.ndarray, noise_kind: str = "none", noise_amount: float = 0.0, seed: int = 0
+) -> Denoised:
+    """Adds noise to one clean digit, runs the model on it and measures its error against the clean digit.
+
+    Args:
+        model: a Keras autoencoder taking (batch, 28, 28, 1) images in [0, 1].
+        clean: one digit, (28, 28) or (28, 28, 1), with values in [0, 1].
+        noise_kind: one of `core.data.NOISE_KINDS`: "none", "gaussian", "salt_pepper" or "block".
+        noise_amount: the noise strength in [0, 1] (see `core.data.add_noise`).
+        seed: the noise's random seed, so the same settings give the same noisy input.
+
+    Returns:
+        The `Denoised` images and errors.
+
+    Raises:
+        ValueError: for an image that is not 28x28, or an unknown noise kind or amount (from `add_noise`).
+    """
+    clean = np.asarray(clean, dtype=np.float32)
+    if clean.shape not in ((IMAGE_SIZE, IMAGE_SIZE), (IMAGE_SIZE, IMAGE_SIZE, 1)):
+        raise ValueError(
+            f"Invalid shape for argument `clean`. Expected (28, 28) or (28, 28, 1). Received shape={clean.shape}."
+        )
+    clean = clean.reshape(IMAGE_SIZE, IMAGE_SIZE)
+    noisy = add_noise(clean, noise_kind, noise_amount, seed)
+    output = reconstruct(model, noisy[np.newaxis])[0, :, :, 0]  # (1, 28, 28) -> (1, 28, 28, 1) -> (28, 28)
+    errors = per_image_errors(clean[np.newaxis], output[np.newaxis])
+    return Denoised(
+        clean=clean,
+        noisy=noisy,
+        output=output,
+        error=np.abs(output - clean),
+        bce=float(errors["bce"][0]),
+        mse=float(errors["mse"][0]),
+    )
+
+
+def enlarge(image: np.ndarray, factor: int, colormap: str | None = None) -> np.ndarray:
+    """An image blown up for the screen with crisp square pixels (each pixel repeated `factor` times each way).
+
+    A browser smooths a small image it scales up, which blurs the very pixels a 28x28 digit is made of; an image
+    already at its display size is shown as it is.
+
+    Args:
+        image: values in [0, 1], shape (height, width) or (height, width, 1).
+        factor: how many screen pixels each image pixel becomes, along each side; at least 1.
+        colormap: a Matplotlib colormap name ("inferno") for a colour heat map, or None for grey.
+
+    Returns:
+        uint8 (height * factor, width * factor) grey, or (height * factor, width * factor, 3) RGB with a colormap.
+
+    Raises:
+        ValueError: for a `factor` below 1.
+    """
+    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
+        raise ValueError(f"Invalid value for argument `factor`. Expected an integer >= 1. Received factor={factor!r}.")
+    values = np.clip(np.asarray(image, dtype=np.float32), 0, 1)
+    values = values.reshape(values.shape[:2])
+    if colormap is None:
+        pixels = np.round(values * 255).astype(np.uint8)
+    else:
+        import matplotlib
+
+        pixels = matplotlib.colormaps[colormap](values, bytes=True)[..., :3]  # (height, width, 3) uint8
+    return np.repeat(np.repeat(pixels, factor, axis=0), factor, axis=1)
+
+
+def comparable_test_loss(run: RunInfo, noise_kind: str, noise_amount: float) -> tuple[str, float] | None:
+    """The run's mean binary cross-entropy on the test set under the conditions of one denoised digit, if known.
+
+    The engine measures it on clean test inputs (`test_loss`) and, for a denoiser, on inputs with its training
+    noise (`test_noisy_loss`); other noise settings, and runs trained with another loss, have no comparable figure.
+
+    Args:
+        run: the run whose model produced the output.
+        noise_kind: the noise added to the digit, one of `core.data.NOISE_KINDS`.
+        noise_amount: its amount.
+
+    Returns:
+        (what it is, its value), such as ("test mean", 0.0912), or None.
+    """
+    if run.spec is None or run.spec.training.loss != "binary_crossentropy":
+        return None
+    trained_with = run.spec.training.noise
+    if noise_kind == "none" or noise_amount == 0:
+        value, what = run.summary.get("test_loss"), "test mean"
+    elif noise_kind == trained_with.kind and abs(noise_amount - trained_with.amount) < 1e-6:
+        value, what = run.summary.get("test_noisy_loss"), "noisy test mean"
+    else:
+        return None
+    return (what, float(value)) if isinstance(value, (int, float)) else None
