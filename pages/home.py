@@ -5,6 +5,9 @@ import streamlit as st
 from core.shapes import infer_shapes
 from core.spec import SpecError
 from ui import state
+from ui.entry import require_entry_script
+
+require_entry_script()
 
 st.title("Conv2DTranspose Autoencoder Studio")
 st.markdown(

@@ -10,7 +10,10 @@ from core.shapes import infer_shapes
 from core.spec import SpecError, validate
 from core.training_chart import loss_figure, preview_strip, progress
 from ui import state
+from ui.entry import require_entry_script
 from ui.resources import get_engine
+
+require_entry_script()
 
 FINISHED_KEY = "train_finished_job"  # The last finished job this session has already made the active run.
 

@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -50,41 +51,48 @@ def chromium_path() -> str:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The dashboard served on a free port over an empty run store; yields its base URL."""
-    runs_dir = tmp_path_factory.mktemp("e2e-runs")
+@contextmanager
+def serve(runs_dir: Path, log_path: Path) -> Iterator[str]:
+    """Runs `streamlit run dashboard.py` on a free port over `runs_dir` until the block ends; yields its URL."""
     port = _free_port()
-    log = open(tmp_path_factory.mktemp("e2e-log") / "server.log", "w+")  # noqa: SIM115 - closed below.
     environment = {**os.environ, "STUDIO_RUNS_DIR": str(runs_dir), "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"), "--server.port", str(port),
                "--server.headless", "true", "--server.fileWatcherType", "none",
                "--browser.gatherUsageStats", "false"]  # fmt: skip
-    process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
+    with open(log_path, "w+") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.read() == b"ok":
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                log.seek(0)
+                pytest.fail(f"The server did not start:\n{log.read()[-3000:]}")
+            time.sleep(0.2)
         try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.read() == b"ok":
-                    break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
             log.seek(0)
-            pytest.fail(f"The server did not start:\n{log.read()[-3000:]}")
-        time.sleep(0.2)
-    yield url
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.seek(0)
-    server_log = log.read()
-    log.close()
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / "server.log").write_text(server_log)
+            (ARTIFACTS / log_path.name).write_text(log.read())
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The dashboard served for the whole session over an empty run store; yields its base URL."""
+    with serve(tmp_path_factory.mktemp("e2e-runs"), tmp_path_factory.mktemp("e2e-log") / "server.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -101,7 +109,7 @@ def browser(chromium_path: str) -> Iterator[object]:
 def page(browser: object) -> Iterator[object]:
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
-    page.set_default_timeout(60_000)
+    page.set_default_timeout(120_000)
     yield page
     context.close()
 
