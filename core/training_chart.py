@@ -11,6 +11,7 @@ import pandas  # noqa: F401 - Plotly looks pandas up in sys.modules; a half-impo
 import plotly.graph_objects as go
 
 SMOOTHING = 0.9  # Weight of the past in the exponential moving average of the batch loss.
+MAX_CHART_POINTS = 2000  # Per line: a long job's batches are averaged in bins so the chart stays light.
 LOSS_NAMES = {"binary_crossentropy": "binary cross-entropy", "mse": "mean squared error"}
 
 
@@ -54,6 +55,13 @@ def smooth(values: list[float], weight: float = SMOOTHING) -> list[float]:
     return smoothed
 
 
+def bin_means(values: list[float], limit: int) -> list[float]:
+    """`values` as they are when there are at most `limit`, else the means of `limit` equal consecutive bins."""
+    if len(values) <= limit:
+        return list(values)
+    return [float(chunk.mean()) for chunk in np.array_split(np.asarray(values, dtype=np.float64), limit)]
+
+
 def progress(events: list[dict[str, Any]], epochs: int, steps_per_epoch: int, batch_size: int) -> Progress:
     """Progress from the job's events: the last batch, and the throughput over the batches so far."""
     batches = [event for event in events if event["kind"] == "batch"]
@@ -90,9 +98,11 @@ def loss_figure(
     if batches:
         x = [(event["epoch"] - 1) + event["step"] / per_epoch for event in batches]
         raw = [event["loss"] for event in batches]
+        smoothed = smooth(raw)
+        x, raw, smoothed = (bin_means(values, MAX_CHART_POINTS) for values in (x, raw, smoothed))
         figure.add_trace(go.Scatter(x=x, y=raw, name="batch loss", mode="lines",
                                     line={"color": "rgba(99, 110, 250, 0.3)", "width": 1}))  # fmt: skip
-        figure.add_trace(go.Scatter(x=x, y=smooth(raw), name="batch loss (smoothed)", mode="lines",
+        figure.add_trace(go.Scatter(x=x, y=smoothed, name="batch loss (smoothed)", mode="lines",
                                     line={"color": "rgb(99, 110, 250)", "width": 2}))  # fmt: skip
     if epochs:
         x = [event["epoch"] for event in epochs]

@@ -85,16 +85,18 @@ def test_train_stop_inspect_and_draw(server: str, page: object) -> None:
     screenshot(page, "journey-3-reconstructions")
 
     # Draw a stroke with the mouse and see the model's output.
-    open_page(page, "Draw")
-    canvas = page.locator("canvas").last
+    open_page(page, "Draw", "Draw a digit on the canvas")
+    canvas = page.locator('[class*="st-key-draw_canvas"] canvas.upper-canvas')
     canvas.wait_for()
     box = canvas.bounding_box()
-    left, top = box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.2
+    left, top = box["x"] + 70, box["y"] + 60
     page.mouse.move(left, top)
     page.mouse.down()
-    page.mouse.move(left + box["width"] * 0.1, top + box["height"] * 0.6, steps=20)
+    page.mouse.move(left + 140, top, steps=15)  # The bar of a 7...
+    page.mouse.move(left + 50, top + 175, steps=20)  # ...and its stem.
     page.mouse.up()
     page.get_by_text("Model output").first.wait_for()
-    wait_for_app(page)
+    page.wait_for_function("() => document.querySelectorAll('[data-stale=\"true\"]').length === 0")
+    assert page.locator('[data-testid="stImage"] img').count() >= 4, "drawing, noisy input, output and error"
     assert_no_exception(page)
     screenshot(page, "journey-4-draw")
