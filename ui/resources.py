@@ -60,3 +60,23 @@ def get_mnist() -> Any:
     from core.data import load_mnist
 
     return load_mnist()
+
+
+@st.cache_resource(show_spinner="Reconstructing the 10,000 test images with noise added...", max_entries=2)
+def _noisy_test_report(run_id: str, version: float, runs_dir: str, kind: str, amount: float, seed: int) -> Any:
+    from core.inference import evaluate_test_set
+
+    model = _model(run_id, version, runs_dir)
+    return evaluate_test_set(model, noise_kind=kind, noise_amount=amount, seed=seed)
+
+
+def get_noisy_test_report(run: RunInfo) -> Any:
+    """Like `get_test_report`, but the model is given test images corrupted with the run's training noise.
+
+    The noise is drawn with the run's seed + 2, as the engine draws it for the run's `test_noisy_loss`, so the
+    mean error here matches that figure. A run trained without noise gets its clean report.
+    """
+    if run.spec is None or run.spec.training.noise.kind == "none":
+        return get_test_report(run)
+    noise, seed = run.spec.training.noise, run.spec.training.seed + 2
+    return _noisy_test_report(run.run_id, model_version(run), str(default_runs_dir()), noise.kind, noise.amount, seed)
