@@ -214,10 +214,11 @@ class TrainingEngine:
     # --- The job itself ------------------------------------------------------------------------------------
 
     def _run(self, job: _Job) -> None:
-        path: Path | None = None
         try:
-            path = self._train(job)
+            self._train(job)
         except Exception as error:  # Anything at all: the job fails, the process lives on.
+            # A run created before the error is in the store: mark it failed rather than leave it "running".
+            path = job.runs_dir / job.run_id if job.run_id is not None else None
             message = _explain(error, job.spec)
             detail = traceback.format_exc(limit=5)
             self._finish(job, path, "failed", message, {"error": detail})

@@ -82,15 +82,12 @@ def feature_model(model: keras.Model) -> keras.Model:
 
     The outputs are named like the layers ("encoder_1_conv2d", ...), which `model.output_names` lists.
     """
-    encoder = model.get_layer("encoder")
-    decoder = model.get_layer("decoder")
-    encoder_outputs = [layer.output for layer in encoder.layers[1:]]
-    encoder_features = keras.Model(encoder.input, encoder_outputs, name="encoder_features")
-    decoder_outputs = [layer.output for layer in decoder.layers[1:]]
-    decoder_features = keras.Model(decoder.input, decoder_outputs, name="decoder_features")
+    # Calling the sub-models' own layers on a new input shares their weights and names each output after its
+    # layer; outputs taken through nested models would be named after those models instead.
     image = keras.Input(shape=INPUT_SHAPE, name="image")
-    encoded = encoder_features(image)
-    encoded = encoded if isinstance(encoded, list) else [encoded]
-    decoded = decoder_features(encoded[-1])
-    decoded = decoded if isinstance(decoded, list) else [decoded]
-    return keras.Model(image, [*encoded, *decoded], name="features")
+    features = image
+    outputs = []
+    for layer in [*model.get_layer("encoder").layers[1:], *model.get_layer("decoder").layers[1:]]:
+        features = layer(features)
+        outputs.append(features)
+    return keras.Model(image, outputs, name="features")

@@ -39,7 +39,7 @@ DEFAULT_RUNS_DIR = default_runs_dir()
 PRETRAINED_DIR = PROJECT_ROOT / "pretrained"
 
 STATUSES = ("running", "completed", "stopped", "failed", "interrupted", "damaged")
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")  # \Z, not $, which would let a trailing newline in.
 
 
 class RunStoreError(ValueError):
@@ -251,9 +251,10 @@ def read_run(path: Path, read_only: bool = False) -> RunInfo:
     except (OSError, ValueError, KeyError, TypeError) as error:
         problem = f"{type(error).__name__}: {error}" if not isinstance(error, SpecError) else str(error)
         return RunInfo(run_id, path, "damaged", run_id, read_only=read_only, problem=problem)
-    status = summary.get("status", "damaged")
-    if status not in STATUSES:
-        return RunInfo(run_id, path, "damaged", run_id, summary, spec, read_only, f"unknown status {status!r}")
+    status = summary.get("status")
+    if status not in STATUSES or status == "damaged":  # "damaged" is only ever the reader's verdict.
+        problem = "summary.json has no status" if status is None else f"unknown status {status!r}"
+        return RunInfo(run_id, path, "damaged", run_id, summary, spec, read_only, problem)
     if status == "running" and not _process_alive(summary.get("process")):
         status = "interrupted"
     return RunInfo(run_id, path, status, str(summary.get("name", run_id)), summary, spec, read_only)

@@ -49,8 +49,9 @@ def resolve_spec(arguments: argparse.Namespace) -> ExperimentSpec:
     if arguments.config is not None:
         try:
             text = arguments.config.read_text()
-        except OSError as error:
-            raise SpecError(f"Cannot read config file {arguments.config}: {error.strerror or error}.") from error
+        except (OSError, UnicodeDecodeError) as error:  # A missing, unreadable or binary file.
+            reason = getattr(error, "strerror", None) or error
+            raise SpecError(f"Cannot read config file {arguments.config}: {reason}.") from error
         try:
             spec = ExperimentSpec.from_json(text)
         except SpecError as error:

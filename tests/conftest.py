@@ -1,0 +1,70 @@
+"""Shared fixtures: a run store of each test's own, and the environment for subprocesses that train.
+
+Nothing here is autouse: a test that writes runs asks for `runs_dir`, so no test ever writes into the
+repository's `runs/` or sees its shipped runs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from core import runs
+from core.presets import preset
+from core.spec import ExperimentSpec
+
+REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def runs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty run store, named by STUDIO_RUNS_DIR for subprocesses; the shipped runs are hidden."""
+    path = tmp_path / "runs"
+    path.mkdir()
+    monkeypatch.setenv("STUDIO_RUNS_DIR", str(path))
+    monkeypatch.setattr(runs, "PRETRAINED_DIR", tmp_path / "no-pretrained")
+    return path
+
+
+@pytest.fixture
+def shipped_dir(runs_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty directory standing in for the read-only `pretrained/` runs that ship with the studio."""
+    path = tmp_path / "pretrained"
+    path.mkdir()
+    monkeypatch.setattr(runs, "PRETRAINED_DIR", path)
+    return path
+
+
+@pytest.fixture
+def subprocess_env(runs_dir: Path, tmp_path: Path) -> dict[str, str]:
+    """The environment for `python -m core...` subprocesses: this test's store and an empty Keras home.
+
+    MNIST still comes from the project cache, which an empty KERAS_HOME leaves as the first source found.
+    """
+    environment = dict(os.environ)
+    environment["STUDIO_RUNS_DIR"] = str(runs_dir)
+    environment["KERAS_HOME"] = str(tmp_path / "keras_home")
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPOSITORY_ROOT), environment.get("PYTHONPATH")]))
+    environment["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    environment["PYTHONUNBUFFERED"] = "1"
+    return environment
+
+
+@pytest.fixture
+def diverging_spec() -> ExperimentSpec:
+    """A spec whose loss becomes NaN within its first epoch on 480 images (5 steps of 100).
+
+    With no activation anywhere nothing bounds the outputs, and plain SGD with a step of 1.0 on the mean squared
+    error overflows in a few steps.
+    """
+    spec = preset("strided").with_training(optimizer="sgd", learning_rate=1.0, loss="mse", batch_size=100, epochs=2)
+    return replace(
+        spec,
+        name="diverging",
+        encoder=tuple(replace(layer, activation="linear") for layer in spec.encoder),
+        decoder=tuple(replace(layer, activation="linear") for layer in spec.decoder),
+        output=replace(spec.output, activation="linear"),
+    )
