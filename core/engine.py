@@ -207,6 +207,8 @@ class TrainingEngine:
 
     def _set(self, job: _Job, **changes: Any) -> None:
         with self._condition:
+            if changes.get("status") == "running" and job.stop_requested:
+                changes["status"] = "stopping"  # A stop that came in while the job was being prepared.
             for name, value in changes.items():
                 setattr(job, name, value)
             self._condition.notify_all()
@@ -262,7 +264,7 @@ class TrainingEngine:
         self._set(
             job,
             run_id=path.name,
-            status="stopping" if job.stop_requested else "running",
+            status="running",
             message=f"Training {spec.name}: {params:,} parameters on {len(x_train):,} images.",
             steps_per_epoch=steps_per_epoch,
             train_images=len(x_train),
@@ -273,13 +275,14 @@ class TrainingEngine:
 
         callback = _EngineCallback(self, job, path, x_test[:PREVIEW_IMAGES])
         fit_started = time.perf_counter()
+        denoising = training.noise.kind != "none"  # Then `train_data` is a batched, shuffled tf.data pipeline.
         model.fit(
-            train_data if training.noise.kind != "none" else x_train,
-            None if training.noise.kind != "none" else x_train,
-            batch_size=None if training.noise.kind != "none" else training.batch_size,
+            train_data,
+            None if denoising else x_train,
+            batch_size=None if denoising else training.batch_size,
             epochs=training.epochs,
             validation_data=validation_data,
-            shuffle=True,
+            shuffle=not denoising,
             verbose=0,
             callbacks=[callback],
         )

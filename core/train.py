@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -197,7 +198,10 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
     if arguments.json:
-        print(json.dumps(result))
+        # JSON has no NaN: a metric that is not a number (a diverged loss) is written as null.
+        finite = {key: None if isinstance(value, float) and not math.isfinite(value) else value
+                  for key, value in result.items()}  # fmt: skip
+        print(json.dumps(finite))
     elif result.get("run_dir"):
         print(result["run_dir"])
     return 1 if status == "failed" else 0
