@@ -1,1 +1,6 @@
 """The studio's core: spec, shapes, data, model, engine, run store and inference. Never imports streamlit."""
+
+import os
+
+# TensorFlow's C++ start-up notes (CPU features, oneDNN) are not for users; set before anything imports it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

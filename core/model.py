@@ -6,14 +6,10 @@ from the two sub-models. Importing this module imports Keras (and TensorFlow): k
 
 from __future__ import annotations
 
-import os
+import keras
+from keras import layers
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter is not for users.
-
-import keras  # noqa: E402
-from keras import layers  # noqa: E402
-
-from core.spec import INPUT_SHAPE, TRAIN_IMAGES, ExperimentSpec, LayerSpec, TrainingSpec, layer_name, validate  # noqa: E402
+from core.spec import INPUT_SHAPE, TRAIN_IMAGES, ExperimentSpec, LayerSpec, TrainingSpec, layer_name, validate
 
 OPTIMIZER_CLASSES = {
     "adam": keras.optimizers.Adam,

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.engine import split_validation
+from core.engine import plural, split_validation
 from core.presets import PRESETS, preset
 from core.runs import DEFAULT_RUNS_DIR
 from core.shapes import infer_shapes
@@ -184,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(dry_run(spec)))
         return 0
 
-    print(f"Training {spec.name}: {report.params:,} parameters, {spec.training.epochs} epochs.", file=sys.stderr)
+    epochs = plural(spec.training.epochs, "epoch")
+    print(f"Training {spec.name}: {report.params:,} parameters, {epochs}.", file=sys.stderr)
     result = train(spec, arguments.limit, arguments.runs_dir)
     result.pop("error", None)
     status = result["status"]

@@ -78,9 +78,10 @@ def test_train_stop_inspect_and_draw(server: str, page: object) -> None:
     assert stopped_at >= first
 
     # The stopped run is now the active run: its reconstructions of the test set.
-    open_page(page, "Reconstructions")
-    page.get_by_text("strided").first.wait_for()
-    page.locator('[data-testid="stImage"], [data-testid="stPlotlyChart"]').first.wait_for()
+    open_page(page, "Reconstructions", "Sort by error")
+    page.get_by_text("Images 1–16 of 10,000").wait_for()
+    page.get_by_text("strided · stopped").first.wait_for()  # The stopped run is the active one.
+    assert page.locator('[data-testid="stImage"] img').count() >= 16
     assert_no_exception(page)
     screenshot(page, "journey-3-reconstructions")
 

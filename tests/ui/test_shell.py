@@ -52,7 +52,7 @@ def test_settings_keep_their_values_across_pages(app: AppTest) -> None:
     assert app.selectbox(key="sidebar_preset").value == "seed-fast"
     assert app.number_input(key="sidebar_epochs").value == 7
     assert app.session_state["studio_spec"].training.epochs == 7
-    assert app.session_state["studio_spec"].training.batch_size == 250
+    assert app.session_state["studio_spec"].training.batch_size == PRESETS["seed-fast"].training.batch_size
 
 
 def test_invalid_noise_setting_is_refused_with_its_reason(app: AppTest) -> None:
