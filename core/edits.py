@@ -1,0 +1,291 @@
+"""Edits to an architecture as pure functions: add, remove, move, duplicate and change layers; apply a fix.
+
+Every function takes an `ExperimentSpec` and returns a new one (specs are frozen), so the Build page's buttons
+are one call each and the same edits can be tested, scripted or undone by keeping the old spec. Places are
+named as in `SpecError`: part "encoder", "decoder" or "output", and a zero-based index (None for the output).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, replace
+from typing import Any
+
+from core.spec import (
+    LAYER_ARGUMENTS,
+    LAYER_TYPES,
+    MAX_LAYERS_PER_PART,
+    ExperimentSpec,
+    LayerSpec,
+    SpecError,
+    describe_location,
+)
+
+PARTS = ("encoder", "decoder")
+OUTPUT_TYPES = ("Conv2D", "Conv2DTranspose")
+DEFAULT_FILTERS = 16
+
+
+@dataclass(frozen=True)
+class ArgumentChange:
+    """One argument of one layer set to a new value, e.g. the change a `SpecError.fix` suggests."""
+
+    part: str
+    index: int | None
+    argument: str
+    value: Any
+
+    def describe(self) -> str:
+        return f"set {self.argument}={self.value!r} on {describe_location(self.part, self.index)}"
+
+
+def new_layer(layer_type: str, channels: int = DEFAULT_FILTERS) -> LayerSpec:
+    """A layer to add, chosen to keep the shape flow intact where it can.
+
+    Convolutions get `padding="same"` and stride 1, which keeps the spatial size, so adding one never breaks
+    a valid architecture. Pooling and upsampling change the size by their nature (halve and double it).
+
+    Args:
+        layer_type: one of `LAYER_TYPES`.
+        channels: the filters for a convolution, usually the channel count where it is inserted.
+
+    Returns:
+        The new layer.
+
+    Raises:
+        SpecError: for an unknown `layer_type`.
+    """
+    _check_type(layer_type, LAYER_TYPES)
+    if layer_type in ("Conv2D", "Conv2DTranspose"):
+        return LayerSpec(type=layer_type, filters=channels, kernel_size=3, padding="same")
+    if layer_type == "MaxPooling2D":
+        return LayerSpec(type="MaxPooling2D", pool_size=2, strides=2)
+    return LayerSpec(type="UpSampling2D", size=2)
+
+
+def change_type(layer: LayerSpec, layer_type: str) -> LayerSpec:
+    """The layer as another type, keeping every argument the two types share.
+
+    Args:
+        layer: the layer to change.
+        layer_type: one of `LAYER_TYPES`.
+
+    Returns:
+        The changed layer. A new convolution keeps the kernel, strides and padding and gets `DEFAULT_FILTERS`
+        filters if the old layer had none; a new MaxPooling2D pools with strides equal to its pool size, as
+        Keras' default does; a Conv2D drops any `output_padding`, which only Conv2DTranspose takes.
+
+    Raises:
+        SpecError: for an unknown `layer_type`.
+    """
+    _check_type(layer_type, LAYER_TYPES)
+    if layer_type == layer.type:
+        return layer
+    changes: dict[str, Any] = {"type": layer_type}
+    if layer_type in ("Conv2D", "Conv2DTranspose") and layer.filters is None:
+        changes["filters"] = DEFAULT_FILTERS
+    if layer_type != "Conv2DTranspose":
+        changes["output_padding"] = None
+    if layer_type == "MaxPooling2D":
+        changes["strides"] = layer.pool_size
+    if layer.type == "MaxPooling2D" and layer_type != "MaxPooling2D":
+        changes["strides"] = 1  # A pooling stride would silently shrink the new convolution's output.
+    return replace(layer, **changes)
+
+
+def layer_at(spec: ExperimentSpec, part: str, index: int | None) -> LayerSpec:
+    """The layer at a place in the spec.
+
+    Raises:
+        SpecError: if there is no such place.
+    """
+    if part == "output":
+        return spec.output
+    layers = _layers(spec, part)
+    if index is None or not 0 <= index < len(layers):
+        raise SpecError(
+            f"Invalid layer index for the {part}. Expected 0 to {len(layers) - 1}. Received index={index!r}.",
+            part=part,
+            index=index,
+        )
+    return layers[index]
+
+
+def set_argument(spec: ExperimentSpec, part: str, index: int | None, argument: str, value: Any) -> ExperimentSpec:
+    """The spec with one argument of one layer changed; `argument="type"` changes the layer's type.
+
+    Values are not checked here: `core.spec.validate` reports a bad value at its layer and argument, which is
+    how the Build page shows it.
+
+    Raises:
+        SpecError: if there is no such place, or the layer's type does not take `argument`.
+    """
+    layer = layer_at(spec, part, index)
+    if argument == "type":
+        if part == "output":
+            _check_type(value, OUTPUT_TYPES, "output layer")
+        return _with_layer(spec, part, index, change_type(layer, value))
+    if argument not in LAYER_ARGUMENTS[layer.type]:
+        raise SpecError(
+            f"Unrecognized argument `{argument}` for {describe_location(part, index)} ({layer.type}). "
+            f"Expected only: {', '.join(LAYER_ARGUMENTS[layer.type])}.",
+            part=part,
+            index=index,
+            argument=argument,
+        )
+    return _with_layer(spec, part, index, replace(layer, **{argument: value}))
+
+
+def add_layer(spec: ExperimentSpec, part: str, layer_type: str) -> ExperimentSpec:
+    """The spec with a new layer (see `new_layer`) at the end of the encoder or decoder.
+
+    A new convolution takes as many filters as the channels arriving where it is added, so it changes neither
+    the shape nor, much, the model's size.
+
+    Raises:
+        SpecError: for an unknown part or type, or when the part already holds `MAX_LAYERS_PER_PART` layers.
+    """
+    layers = _layers(spec, part)
+    if len(layers) >= MAX_LAYERS_PER_PART:
+        raise SpecError(
+            f"Invalid {part}. Expected at most {MAX_LAYERS_PER_PART} layers. Received {len(layers) + 1}.",
+            part=part,
+        )
+    layer = new_layer(layer_type, _channels_before(spec, part, len(layers)))
+    return replace(spec, **{part: (*layers, layer)})
+
+
+def duplicate_layer(spec: ExperimentSpec, part: str, index: int) -> ExperimentSpec:
+    """The spec with a copy of one layer inserted right after it.
+
+    Raises:
+        SpecError: for no such layer, or when the part is full.
+    """
+    layers = list(_layers(spec, part))
+    layer = layer_at(spec, part, index)
+    if len(layers) >= MAX_LAYERS_PER_PART:
+        raise SpecError(
+            f"Invalid {part}. Expected at most {MAX_LAYERS_PER_PART} layers. Received {len(layers) + 1}.",
+            part=part,
+        )
+    layers.insert(index + 1, layer)
+    return replace(spec, **{part: tuple(layers)})
+
+
+def remove_layer(spec: ExperimentSpec, part: str, index: int) -> ExperimentSpec:
+    """The spec without one layer of the encoder or decoder.
+
+    Raises:
+        SpecError: for no such layer, or if it is the part's only layer (each part needs one).
+    """
+    layers = list(_layers(spec, part))
+    layer_at(spec, part, index)
+    if len(layers) == 1:
+        raise SpecError(
+            f"Invalid {part}. Expected at least one layer. Removing {describe_location(part, index)} would empty it.",
+            part=part,
+            index=index,
+            fix=f"add another layer to the {part} first",
+        )
+    del layers[index]
+    return replace(spec, **{part: tuple(layers)})
+
+
+def move_layer(spec: ExperimentSpec, part: str, index: int, offset: int) -> ExperimentSpec:
+    """The spec with one layer moved `offset` places within its part (-1: up, 1: down).
+
+    Raises:
+        SpecError: for no such layer, or a move past either end of the part.
+    """
+    layers = list(_layers(spec, part))
+    layer = layer_at(spec, part, index)
+    target = index + offset
+    if not 0 <= target < len(layers):
+        raise SpecError(
+            f"Invalid move of {describe_location(part, index)} by {offset}. Expected a place from 1 to "
+            f"{len(layers)} in the {part}. Received place {target + 1}.",
+            part=part,
+            index=index,
+        )
+    del layers[index]
+    layers.insert(target, layer)
+    return replace(spec, **{part: tuple(layers)})
+
+
+def same_architecture(first: ExperimentSpec, second: ExperimentSpec) -> bool:
+    """Whether two specs have the same layers, whatever their names and training settings."""
+    return (first.encoder, first.decoder, first.output) == (second.encoder, second.decoder, second.output)
+
+
+# Fixes read like "set output_padding=1 on decoder layer 2", "set activation='sigmoid' on the output layer, or
+# use loss='mse'" or, for a fault at a known layer, "set strides=1 or dilation_rate=1".
+_FIX = re.compile(
+    r"^set (?P<argument>\w+)=(?P<value>'[^']*'|None|-?\d+)"
+    r"(?: on (?:the )?(?:(?P<part>encoder|decoder) layer (?P<number>\d+)|(?P<output>output layer)))?\b"
+)
+
+
+def fix_change(error: SpecError) -> ArgumentChange | None:
+    """The argument change that `error.fix` suggests, when it names one argument and value.
+
+    The fix's own place ("on decoder layer 2") wins; a fix without one applies where the error is.
+
+    Returns:
+        The change, or None when the fix is absent or is advice rather than one value
+        ("raise strides or lower output_padding").
+    """
+    match = _FIX.match(error.fix or "")
+    if match is None:
+        return None
+    if match["part"]:
+        part, index = match["part"], int(match["number"]) - 1
+    elif match["output"]:
+        part, index = "output", None
+    elif error.part in (*PARTS, "output"):
+        part, index = error.part, error.index
+    else:
+        return None
+    return ArgumentChange(part, index, match["argument"], ast.literal_eval(match["value"]))
+
+
+def apply_change(spec: ExperimentSpec, change: ArgumentChange) -> ExperimentSpec:
+    """The spec with `change` made.
+
+    Raises:
+        SpecError: if the change names no layer of the spec or an argument its type does not take.
+    """
+    return set_argument(spec, change.part, change.index, change.argument, change.value)
+
+
+def _check_type(layer_type: Any, allowed: tuple[str, ...], where: str = "a layer") -> None:
+    if layer_type not in allowed:
+        raise SpecError(
+            f"Invalid value for argument `type` of {where}. Expected one of {list(allowed)}. "
+            f"Received type={layer_type!r}.",
+            argument="type",
+        )
+
+
+def _layers(spec: ExperimentSpec, part: str) -> tuple[LayerSpec, ...]:
+    if part not in PARTS:
+        raise SpecError(f"Invalid part. Expected one of {list(PARTS)}. Received part={part!r}.", part=part)
+    return getattr(spec, part)
+
+
+def _with_layer(spec: ExperimentSpec, part: str, index: int | None, layer: LayerSpec) -> ExperimentSpec:
+    if part == "output":
+        return replace(spec, output=layer)
+    layers = list(_layers(spec, part))
+    layers[index] = layer
+    return replace(spec, **{part: tuple(layers)})
+
+
+def _channels_before(spec: ExperimentSpec, part: str, index: int) -> int:
+    # The last convolution before the place decides the channels there; pooling and upsampling keep them. At
+    # the very start the input has one channel, too few for a useful first layer, so take the default.
+    previous = spec.encoder[:index] if part == "encoder" else (*spec.encoder, *spec.decoder[:index])
+    for layer in reversed(previous):
+        if layer.has_weights:
+            return layer.filters
+    return DEFAULT_FILTERS

@@ -1,0 +1,192 @@
+"""The generated plain-Keras code: it runs, and builds the very model the studio trains."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from core.edits import add_layer, set_argument
+from core.keras_code import keras_code, layer_call
+from core.presets import PRESETS, preset
+from core.shapes import infer_shapes
+from core.spec import (
+    ExperimentSpec,
+    NoiseSpec,
+    SpecError,
+    conv2d,
+    conv2d_transpose,
+    max_pooling2d,
+    up_sampling2d,
+)
+from tests.conftest import REPOSITORY_ROOT
+
+
+def edited_specs() -> dict[str, ExperimentSpec]:
+    """Specs beyond the presets: every layer type and argument the Build page edits, and every training option."""
+    seed = preset("seed")
+    return {
+        "pooling": replace(
+            seed,
+            name="pooling",
+            encoder=(conv2d(16, padding="same", kernel_initializer="glorot_normal"), max_pooling2d(2)),
+            decoder=(up_sampling2d(2, interpolation="bilinear"), conv2d(16, 5, padding="same", activation="gelu")),
+        ).with_training(optimizer="rmsprop", loss="mse"),
+        "output-padding": replace(
+            preset("strided"),
+            name="output-padding",
+            encoder=(conv2d(16, strides=2), conv2d(8, dilation_rate=2, padding="same")),  # 28 -> 13 -> 13
+            decoder=(conv2d_transpose(16, strides=2, output_padding=1),),  # 13 -> 28 (27 + output_padding 1)
+            output=conv2d_transpose(1, activation="sigmoid", padding="same", kernel_initializer="lecun_uniform"),
+        ).with_training(learning_rate_schedule="cosine", optimizer="adamw", validation_split=0.1),
+        "added-layer": add_layer(seed, "decoder", "Conv2DTranspose").with_training(
+            optimizer="sgd", noise=NoiseSpec(kind="salt_pepper", amount=0.2)
+        ),
+        "linear-output": set_argument(seed, "output", None, "activation", "linear").with_training(
+            loss="mse", optimizer="nadam"
+        ),
+    }
+
+
+SPECS = {**PRESETS, **edited_specs()}
+
+
+@pytest.fixture(scope="module")
+def keras() -> ModuleType:
+    # Imported here, once, so that collecting the other test modules never pays for TensorFlow.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    return keras
+
+
+def run_code(spec: ExperimentSpec) -> dict[str, Any]:
+    namespace: dict[str, Any] = {}
+    exec(compile(keras_code(spec), f"<keras code of {spec.name}>", "exec"), namespace)  # noqa: S102
+    return namespace
+
+
+@pytest.mark.parametrize("name", list(SPECS))
+def test_code_builds_the_spec(keras: ModuleType, name: str) -> None:
+    spec = SPECS[name]
+    namespace = run_code(spec)
+    autoencoder = namespace["autoencoder"]
+    report = infer_shapes(spec)
+    assert autoencoder.count_params() == report.params
+    assert tuple(autoencoder.output.shape) == (None, 28, 28, 1)
+    assert tuple(namespace["encoder"].output.shape) == (None, *report.bottleneck_shape)
+    assert [layer.name for layer in autoencoder.layers] == ["image", "encoder", "decoder"]
+    assert autoencoder.loss == spec.training.loss
+    assert type(autoencoder.optimizer).__name__.lower() == spec.training.optimizer
+
+
+@pytest.mark.parametrize("name", list(SPECS))
+def test_code_builds_the_same_layers_as_the_studio(keras: ModuleType, name: str) -> None:
+    from core.model import build_model
+
+    spec = SPECS[name]
+    generated = run_code(spec)["autoencoder"]
+    studio = build_model(spec)
+    for part in ("encoder", "decoder"):
+        generated_layers = generated.get_layer(part).layers
+        studio_layers = studio.get_layer(part).layers
+        assert [layer.get_config() for layer in generated_layers] == [layer.get_config() for layer in studio_layers]
+
+
+def test_cosine_schedule_counts_the_training_steps(keras: ModuleType) -> None:
+    spec = SPECS["output-padding"]  # 54,000 training images in batches of 250 for 10 epochs.
+    assert "CosineDecay(0.002, decay_steps=2160)" in keras_code(spec)
+    schedule = run_code(spec)["autoencoder"].optimizer.learning_rate
+    assert float(schedule) == pytest.approx(0.002)
+
+
+def test_seed_code_reads_like_keras_io() -> None:
+    code = keras_code(preset("seed"))
+    assert code.startswith('"""The `seed` autoencoder in plain Keras 3 (12,785 parameters)."""\n\nimport keras\n')
+    assert "from keras import layers\n" in code
+    assert code.count("layers.Conv2DTranspose(") == 3
+    assert 'encoder = keras.Model(image, features, name="encoder")' in code
+    assert 'decoder = keras.Model(code, reconstruction, name="decoder")' in code
+    assert 'code = keras.Input(shape=(22, 22, 8), name="code")' in code
+    assert ")(features)  # (None, 22, 22, 8)" in code
+    assert (
+        'autoencoder.compile(\n    optimizer=keras.optimizers.Adam(learning_rate=0.001), loss="binary_crossentropy"\n)'
+    ) in code
+    assert "# autoencoder.fit(x_train, x_train, batch_size=1000, epochs=25, validation_split=0.2)" in code
+    ast.parse(code)
+
+
+def test_denoisers_train_on_noisy_inputs() -> None:
+    code = keras_code(preset("denoising"))
+    assert "np.random.normal(size=x_train.shape)" in code
+    assert "# autoencoder.fit(noisy_train, x_train, batch_size=250, epochs=10, validation_split=0.2)" in code
+
+
+@pytest.mark.parametrize(
+    ("layer", "call"),
+    [
+        (
+            conv2d(32),
+            'layers.Conv2D(32, 3, padding="valid", activation="relu", kernel_initializer="he_normal", name="a")',
+        ),
+        (
+            conv2d_transpose(16, 4, strides=2, padding="same", output_padding=1, kernel_initializer="glorot_uniform"),
+            'layers.Conv2DTranspose(16, 4, strides=2, padding="same", output_padding=1, activation="relu", name="a")',
+        ),
+        (max_pooling2d(2), 'layers.MaxPooling2D(pool_size=2, strides=2, padding="valid", name="a")'),
+        (up_sampling2d(3), 'layers.UpSampling2D(size=3, interpolation="nearest", name="a")'),
+    ],
+)
+def test_layer_call_leaves_out_keras_defaults(layer: Any, call: str) -> None:
+    assert layer_call(layer, "a") == call
+
+
+def test_long_calls_wrap_like_ruff_format() -> None:
+    # A call that does not fit in 100 characters takes its arguments onto one line of their own, or, when they
+    # do not fit either, one argument per line, as ruff format does.
+    lines = keras_code(preset("upsampling")).splitlines()
+    assert max(len(line.split("  # ")[0]) for line in lines) <= 100
+    start = lines.index("features = layers.Conv2D(")
+    assert lines[start + 1 : start + 9] == [
+        "    32,",
+        "    3,",
+        "    strides=2,",
+        '    padding="same",',
+        '    activation="relu",',
+        '    kernel_initializer="he_normal",',
+        '    name="encoder_1_conv2d",',
+        ")(features)  # (None, 14, 14, 32)",
+    ]
+    start = lines.index("features = layers.UpSampling2D(")
+    assert lines[start + 1 : start + 3] == [
+        '    size=2, interpolation="nearest", name="decoder_1_up_sampling2d"',
+        ")(features)  # (None, 14, 14, 8)",
+    ]
+
+
+def test_invalid_spec_has_no_code() -> None:
+    with pytest.raises(SpecError, match="Fix: set kernel_size=3 on decoder layer 3"):
+        keras_code(set_argument(preset("seed"), "decoder", 2, "kernel_size", 4))
+
+
+def test_build_page_modules_do_not_import_tensorflow() -> None:
+    # A fresh interpreter: this test process may already hold TensorFlow from other tests.
+    script = (
+        "import sys\n"
+        "import core.diagram, core.edits, core.keras_code, ui.validation\n"
+        "from core.presets import PRESETS\n"
+        "for spec in PRESETS.values():\n"
+        "    core.keras_code.keras_code(spec); core.diagram.flow_figure(core.diagram.shape_flow(spec))\n"
+        "loaded = sorted(name for name in ('tensorflow', 'keras', 'streamlit') if name in sys.modules)\n"
+        "print(','.join(loaded))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPOSITORY_ROOT, capture_output=True, text=True, timeout=120, check=True
+    )
+    assert result.stdout.strip() == ""
