@@ -11,6 +11,14 @@ from streamlit.testing.v1 import AppTest
 DASHBOARD = str(Path(__file__).resolve().parents[2] / "dashboard.py")
 
 
+def open_page(app: AppTest, page: str) -> AppTest:
+    """Runs the dashboard, then switches to `page` (e.g. "pages/build.py"); fails on any exception."""
+    app.run()
+    app.switch_page(page).run()
+    assert not app.exception, [exception.value for exception in app.exception]
+    return app
+
+
 @pytest.fixture(autouse=True)
 def navigation_without_pages_directory(monkeypatch: pytest.MonkeyPatch) -> None:
     """Makes AppTest rerun `dashboard.py` the way the server does.

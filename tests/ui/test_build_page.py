@@ -12,16 +12,14 @@ from streamlit.testing.v1 import AppTest
 from core.presets import preset
 from core.shapes import infer_shapes
 from core.spec import ExperimentSpec
+from tests.ui.conftest import open_page
 from ui.validation import spec_problem
 
 SEED_SHAPES = ["28×28×1", "26×26×32", "24×24×16", "22×22×8", "24×24×8", "26×26×16", "28×28×32", "28×28×1"]
 
 
 def open_build_page(app: AppTest) -> AppTest:
-    app.run()
-    app.switch_page("pages/build.py").run()
-    assert not app.exception, [exception.value for exception in app.exception]
-    return app
+    return open_page(app, "pages/build.py")
 
 
 def shapes(app: AppTest) -> list[str]:

@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from core import runs
 from tests.drawings import SEVEN, drawing
+from tests.ui.conftest import open_page
 from ui import canvas
 
 PAGE = "pages/draw.py"
@@ -30,10 +31,7 @@ def _fake_canvas(monkeypatch: pytest.MonkeyPatch, pixels: np.ndarray | None) -> 
 
 
 def _open(app: AppTest) -> AppTest:
-    app.run()
-    app.switch_page(PAGE).run()
-    assert not app.exception, [exception.value for exception in app.exception]
-    return app
+    return open_page(app, PAGE)
 
 
 def _image_captions(app: AppTest) -> list[str]:

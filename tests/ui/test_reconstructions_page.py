@@ -16,7 +16,7 @@ from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
 from core import figures, runs
-from tests.ui.conftest import DASHBOARD
+from tests.ui.conftest import DASHBOARD, open_page
 
 PAGE = "pages/reconstructions.py"
 CARD = re.compile(r"\*\*#(\d+)\*\* · digit (\d)  \n(?:\*\*)?BCE ([\d.]+)(?:\*\*)?  \n(?:\*\*)?MSE ([\d.]+)(?:\*\*)?")
@@ -44,11 +44,8 @@ def deferred_downloads(monkeypatch: pytest.MonkeyPatch) -> dict[str, Callable[[]
     return callables
 
 
-def open_page(app: AppTest) -> AppTest:
-    app.run()
-    app.switch_page(PAGE).run()
-    assert not app.exception, [exception.value for exception in app.exception]
-    return app
+def open_reconstructions(app: AppTest) -> AppTest:
+    return open_page(app, PAGE)
 
 
 def cards(app: AppTest) -> list[tuple[int, int, float, float]]:
@@ -76,13 +73,13 @@ def plotly_spec(app: AppTest, key: str) -> dict[str, Any]:
 
 
 def test_without_a_model_the_page_says_where_to_train_one(app: AppTest) -> None:
-    open_page(app)
+    open_reconstructions(app)
     assert "No trained model yet" in app.info[0].value
     assert not app.image and not app.get("plotly_chart")
 
 
 def test_the_page_opens_on_the_worst_16_of_all_10000_images(trained_app: AppTest) -> None:
-    open_page(trained_app)
+    open_reconstructions(trained_app)
     shown = cards(trained_app)
     assert len(shown) == len(trained_app.image) == 16
     errors = [bce for _, _, bce, _ in shown]
@@ -103,7 +100,7 @@ SORTS = [
 
 
 def test_sorting_orders_the_cards(trained_app: AppTest) -> None:
-    open_page(trained_app)
+    open_reconstructions(trained_app)
     for order, error, key in SORTS:  # One app for all orders: each page run costs a second.
         trained_app.segmented_control(key="reconstructions_error").set_value(error).run()
         trained_app.segmented_control(key="reconstructions_order").set_value(order).run()
@@ -114,7 +111,7 @@ def test_sorting_orders_the_cards(trained_app: AppTest) -> None:
 
 
 def test_filtering_by_digit_shows_only_that_digit_and_its_count(trained_app: AppTest) -> None:
-    open_page(trained_app)
+    open_reconstructions(trained_app)
     trained_app.segmented_control(key="reconstructions_digit").set_value("3").run()
     shown = cards(trained_app)
     assert len(shown) == 16 and {digit for _, digit, _, _ in shown} == {3}
@@ -123,7 +120,7 @@ def test_filtering_by_digit_shows_only_that_digit_and_its_count(trained_app: App
 
 
 def test_64_per_page_and_the_second_page_continue_the_order(trained_app: AppTest) -> None:
-    open_page(trained_app)
+    open_reconstructions(trained_app)
     trained_app.selectbox(key="reconstructions_per_page").set_value(64).run()
     first = cards(trained_app)
     assert len(first) == len(trained_app.image) == 64
@@ -136,7 +133,7 @@ def test_64_per_page_and_the_second_page_continue_the_order(trained_app: AppTest
 
 
 def test_a_new_filter_starts_at_its_first_page(trained_app: AppTest) -> None:
-    open_page(trained_app)
+    open_reconstructions(trained_app)
     trained_app.pagination[0].select(3).run()
     trained_app.segmented_control(key="reconstructions_digit").set_value("7").run()
     assert trained_app.pagination[0].value == 1
@@ -145,7 +142,7 @@ def test_a_new_filter_starts_at_its_first_page(trained_app: AppTest) -> None:
 def test_the_difference_toggle_adds_the_heat_map_row(
     trained_app: AppTest, deferred_downloads: dict[str, Callable[[], Any]]
 ) -> None:
-    open_page(trained_app)
+    open_reconstructions(trained_app)
     trained_app.toggle(key="reconstructions_difference").set_value(True).run()
     assert not trained_app.exception
     legend = [caption.value for caption in trained_app.main.caption if "top to bottom" in caption.value]
@@ -163,7 +160,7 @@ def download_button(app: AppTest, key: str) -> Any:
 def test_the_grid_downloads_as_the_tutorials_png(
     trained_app: AppTest, deferred_downloads: dict[str, Callable[[], Any]]
 ) -> None:
-    open_page(trained_app)
+    open_reconstructions(trained_app)
     button = download_button(trained_app, "reconstructions_download")
     assert button.proto.label == "Download grid (PNG)"
     png = deferred_downloads[button.proto.deferred_file_id]()
@@ -174,7 +171,7 @@ def test_the_grid_downloads_as_the_tutorials_png(
 def test_inspect_opens_the_image_large_with_its_errors(
     trained_app: AppTest, deferred_downloads: dict[str, Callable[[], Any]]
 ) -> None:
-    open_page(trained_app)
+    open_reconstructions(trained_app)
     (first, digit, bce, mse), (second, *_) = cards(trained_app)[:2]
     trained_app.button(key=f"reconstructions_inspect_{first}").click().run()
     assert not trained_app.exception
@@ -195,7 +192,7 @@ def test_inspect_opens_the_image_large_with_its_errors(
 
 
 def test_typing_a_test_index_inspects_that_image(trained_app: AppTest) -> None:
-    open_page(trained_app)
+    open_reconstructions(trained_app)
     trained_app.number_input(key="reconstructions_lookup").set_value(7).run()
     assert not trained_app.exception
     assert inspected(trained_app) == ["Test image #7 · digit 9"]
@@ -203,7 +200,7 @@ def test_typing_a_test_index_inspects_that_image(trained_app: AppTest) -> None:
 
 
 def test_summary_charts_show_each_digit_and_the_floor(trained_app: AppTest) -> None:
-    open_page(trained_app)
+    open_reconstructions(trained_app)
     bars = plotly_spec(trained_app, "reconstructions_class_chart")
     assert [trace["type"] for trace in bars["data"]] == ["bar", "scatter"]
     assert bars["data"][0]["x"] == [str(digit) for digit in range(10)]

@@ -11,14 +11,12 @@ from streamlit.testing.v1 import AppTest
 from core.engine import EngineBusyError
 from core.presets import preset
 from core.runs import list_runs
+from tests.ui.conftest import open_page
 from ui.resources import get_engine
 
 
 def open_train_page(app: AppTest) -> AppTest:
-    app.run()
-    app.switch_page("pages/train.py").run()
-    assert not app.exception, [exception.value for exception in app.exception]
-    return app
+    return open_page(app, "pages/train.py")
 
 
 def set_small_job(app: AppTest, epochs: int = 1, limit: int = 300, batch_size: int = 100) -> None:
