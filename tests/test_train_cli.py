@@ -131,7 +131,7 @@ def test_json_run(cli: Cli, runs_dir: Path) -> None:
     assert "error" not in report
     # Progress and the closing message go to stderr; stdout holds only the JSON.
     assert result.stdout.count("\n") == 1
-    assert f"Training strided: {params:,} parameters, 1 epochs." in result.stderr
+    assert f"Training strided: {params:,} parameters, 1 epoch." in result.stderr
     assert "Epoch 1/1" in result.stderr
     assert f"Run {report['run_id']}: test loss" in result.stderr
     run = runs.load_run(report["run_id"], runs_dir)

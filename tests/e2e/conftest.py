@@ -115,7 +115,8 @@ def page(browser: object) -> Iterator[object]:
 
 
 def screenshot(page: object, name: str) -> Path:
-    """Saves a full-page screenshot as a test artefact."""
+    """Saves a full-page screenshot as a test artefact, once the images on the page have loaded."""
+    page.wait_for_function("() => Array.from(document.images).every(image => image.complete)")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)

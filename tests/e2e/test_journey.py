@@ -80,6 +80,7 @@ def test_train_stop_inspect_and_draw(server: str, page: object) -> None:
     # The stopped run is now the active run: its reconstructions of the test set.
     open_page(page, "Reconstructions", "Sort by error")
     page.get_by_text("Images 1–16 of 10,000").wait_for()
+    screenshot(page, "journey-3-reconstructions")
     page.get_by_text("strided · stopped").first.wait_for()  # The stopped run is the active one.
     assert page.locator('[data-testid="stImage"] img').count() >= 16
     assert_no_exception(page)

@@ -226,7 +226,7 @@ def test_a_denoiser_is_shown_on_noisy_inputs(
     config_path.write_text(json.dumps(config))
     monkeypatch.setenv("STUDIO_RUNS_DIR", str(store))
 
-    app = open_page(AppTest.from_file(DASHBOARD, default_timeout=60))
+    app = open_reconstructions(AppTest.from_file(DASHBOARD, default_timeout=60))
     assert app.segmented_control(key="reconstructions_inputs").value == "noisy"
     assert "denoiser · test BCE on noisy inputs" in app.markdown[0].value
     legend = [caption.value for caption in app.main.caption if "top to bottom" in caption.value]
@@ -244,6 +244,6 @@ def test_a_model_file_that_cannot_be_read_is_reported_not_raised(
     (store / trained_run_id / "model.keras").write_bytes(b"not a keras archive")
     monkeypatch.setenv("STUDIO_RUNS_DIR", str(store))
 
-    app = open_page(AppTest.from_file(DASHBOARD, default_timeout=60))
+    app = open_reconstructions(AppTest.from_file(DASHBOARD, default_timeout=60))
     assert f"The model file of run '{trained_run_id}' cannot be read" in app.error[0].value
     assert not app.image
