@@ -125,7 +125,7 @@ def set_argument(spec: ExperimentSpec, part: str, index: int | None, argument: s
     if argument == "type":
         if part == "output":
             _check_type(value, OUTPUT_TYPES, "output layer")
-        return _with_layer(spec, part, index, change_type(layer, value))
+        return spec.with_layer(part, index, change_type(layer, value))
     if argument not in LAYER_ARGUMENTS[layer.type]:
         raise SpecError(
             f"Unrecognized argument `{argument}` for {describe_location(part, index)} ({layer.type}). "
@@ -134,7 +134,7 @@ def set_argument(spec: ExperimentSpec, part: str, index: int | None, argument: s
             index=index,
             argument=argument,
         )
-    return _with_layer(spec, part, index, replace(layer, **{argument: value}))
+    return spec.with_layer(part, index, replace(layer, **{argument: value}))
 
 
 def add_layer(spec: ExperimentSpec, part: str, layer_type: str) -> ExperimentSpec:
@@ -271,14 +271,6 @@ def _layers(spec: ExperimentSpec, part: str) -> tuple[LayerSpec, ...]:
     if part not in PARTS:
         raise SpecError(f"Invalid part. Expected one of {list(PARTS)}. Received part={part!r}.", part=part)
     return getattr(spec, part)
-
-
-def _with_layer(spec: ExperimentSpec, part: str, index: int | None, layer: LayerSpec) -> ExperimentSpec:
-    if part == "output":
-        return replace(spec, output=layer)
-    layers = list(_layers(spec, part))
-    layers[index] = layer
-    return replace(spec, **{part: tuple(layers)})
 
 
 def _channels_before(spec: ExperimentSpec, part: str, index: int) -> int:

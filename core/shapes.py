@@ -173,43 +173,31 @@ def suggest_fix(spec: ExperimentSpec) -> str | None:
     places = [*reversed([("decoder", index) for index in range(len(spec.decoder))]), ("output", None)]
     places += [("encoder", index) for index in reversed(range(len(spec.encoder)))]
     for part, index in places:
-        layer = _layer_at(spec, part, index)
+        layer = spec.layer_at(part, index)
         if layer.type == "Conv2DTranspose" and layer.strides > 1:
             candidates += [(part, index, "output_padding", value) for value in range(layer.strides)]
     for part, index in places:
-        layer = _layer_at(spec, part, index)
+        layer = spec.layer_at(part, index)
         if layer.type != "UpSampling2D":
             candidates += [(part, index, "padding", value) for value in ("same", "valid")]
     for part, index in places:
-        layer = _layer_at(spec, part, index)
+        layer = spec.layer_at(part, index)
         if layer.has_weights:
             nearest_first = sorted(range(1, 8), key=lambda size: abs(size - layer.kernel_size))
             candidates += [(part, index, "kernel_size", value) for value in nearest_first]
     for part, index, argument, value in candidates:
-        layer = _layer_at(spec, part, index)
+        layer = spec.layer_at(part, index)
         if getattr(layer, argument) == value:
             continue
         changed_layer = replace(layer, **{argument: value})
         try:
             validate_layer(changed_layer, part, index)  # A change Keras would reject is no fix.
-            report = _walk(_with_layer(spec, part, index, changed_layer))
+            report = _walk(spec.with_layer(part, index, changed_layer))
         except SpecError:
             continue
         if report.layers[-1].output_shape == INPUT_SHAPE:
             return f"set {argument}={value!r} on {describe_location(part, index)}"
     return None
-
-
-def _layer_at(spec: ExperimentSpec, part: str, index: int | None) -> LayerSpec:
-    return spec.output if part == "output" else getattr(spec, part)[index]
-
-
-def _with_layer(spec: ExperimentSpec, part: str, index: int | None, layer: LayerSpec) -> ExperimentSpec:
-    if part == "output":
-        return replace(spec, output=layer)
-    layers = list(getattr(spec, part))
-    layers[index] = layer
-    return replace(spec, **{part: tuple(layers)})
 
 
 def _format(shape: Shape) -> str:

@@ -343,6 +343,18 @@ class ExperimentSpec:
         """A copy with some training settings changed, e.g. `spec.with_training(epochs=3)`."""
         return replace(self, training=replace(self.training, **changes))
 
+    def layer_at(self, part: str, index: int | None) -> LayerSpec:
+        """The layer at a place: ("decoder", 1) is decoder layer 2, ("output", None) the output layer."""
+        return self.output if part == "output" else getattr(self, part)[index]
+
+    def with_layer(self, part: str, index: int | None, layer: LayerSpec) -> ExperimentSpec:
+        """A copy with the layer at (part, index) replaced by `layer`."""
+        if part == "output":
+            return replace(self, output=layer)
+        layers = list(getattr(self, part))
+        layers[index] = layer
+        return replace(self, **{part: tuple(layers)})
+
     def layers(self) -> list[tuple[str, int | None, LayerSpec]]:
         """Every layer in order as (part, index, layer): encoder, decoder, then the output layer."""
         return [
