@@ -81,7 +81,8 @@ def test_train_stop_inspect_and_draw(server: str, page: object) -> None:
     open_page(page, "Reconstructions", "Sort by error")
     page.get_by_text("Images 1–16 of 10,000").wait_for()
     screenshot(page, "journey-3-reconstructions")
-    page.get_by_text("strided · stopped").first.wait_for()  # The stopped run is the active one.
+    # The stopped run is the active one. Look in the page itself: the sidebar's run picker says it too.
+    page.locator('[data-testid="stMain"]').get_by_text("strided · stopped").first.wait_for()
     assert page.locator('[data-testid="stImage"] img').count() >= 16
     assert_no_exception(page)
     screenshot(page, "journey-3-reconstructions")
