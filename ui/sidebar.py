@@ -116,22 +116,28 @@ def run_label(run: RunInfo) -> str:
     return " · ".join(parts)
 
 
+def _picker_key() -> str:
+    return f"{RUN_KEY}_{st.session_state.get(state.PICKER_VERSION_KEY, 0)}"
+
+
 def run_picker_ui() -> None:
     """Picks the active run among the runs with a model."""
     runs = state.usable_runs()
-    pending = st.session_state.pop(state.PENDING_RUN_KEY, None)
-    ids = [run.run_id for run in runs]
-    if pending in ids:
-        st.session_state[RUN_KEY] = pending
     if not runs:
         st.caption("No trained model yet: train one on the Train page.")
         return
-    if st.session_state.get(RUN_KEY) not in ids:
-        st.session_state[RUN_KEY] = ids[0]
+    active = state.active_run()
+    st.session_state[state.ACTIVE_RUN_KEY] = active.run_id  # Pinned, so a newer run elsewhere does not take over.
     labels = {run.run_id: run_label(run) for run in runs}
-    st.selectbox("Active run", ids, format_func=labels.get, key=RUN_KEY,
-                 help="The model the Reconstructions and Draw pages use.")  # fmt: skip
-    st.session_state[state.ACTIVE_RUN_KEY] = st.session_state[RUN_KEY]
+    key = _picker_key()
+
+    def picked() -> None:
+        # A browser that has not yet drawn the new picker may send the old one's value: ignore that one.
+        if key == _picker_key():
+            st.session_state[state.ACTIVE_RUN_KEY] = st.session_state[key]
+
+    st.selectbox("Active run", list(labels), index=list(labels).index(active.run_id), format_func=labels.get,
+                 key=key, on_change=picked, help="The model the Reconstructions and Draw pages use.")  # fmt: skip
 
 
 def sidebar_ui() -> None:

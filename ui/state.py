@@ -17,8 +17,8 @@ from core.spec import ExperimentSpec, TrainingSpec
 
 DEFAULT_PRESET = "seed"
 SPEC_KEY = "studio_spec"
-ACTIVE_RUN_KEY = "studio_active_run"
-PENDING_RUN_KEY = "studio_pending_run"  # Set by a page, applied by the sidebar before its run picker exists.
+ACTIVE_RUN_KEY = "studio_active_run"  # The source of truth; the sidebar's run picker shows it.
+PICKER_VERSION_KEY = "studio_run_picker_version"  # Bumped when a page, not the picker, changes the active run.
 LIMIT_KEY = "sidebar_limit"
 
 
@@ -59,15 +59,17 @@ def usable_runs() -> list[RunInfo]:
 
 
 def activate_run(run_id: str) -> None:
-    """Makes `run_id` the active run from the next rerun on (the run picker may already be drawn)."""
-    st.session_state[PENDING_RUN_KEY] = run_id
+    """Makes `run_id` the active run, and the run picker show it from its next drawing on.
+
+    The picker gets a new widget key: the browser may still hold the old picker's value and send it with the
+    next rerun (say, a click on another page right after training ends), which would otherwise win.
+    """
+    st.session_state[ACTIVE_RUN_KEY] = run_id
+    st.session_state[PICKER_VERSION_KEY] = st.session_state.get(PICKER_VERSION_KEY, 0) + 1
 
 
 def active_run() -> RunInfo | None:
-    """The run the Reconstructions and Draw pages use: the one picked in the sidebar, if it still exists."""
-    run_id = st.session_state.get(ACTIVE_RUN_KEY)
-    for run in usable_runs():
-        if run.run_id == run_id:
-            return run
+    """The run the Reconstructions and Draw pages use: the one picked or activated, else the newest usable."""
     runs = usable_runs()
-    return runs[0] if runs else None
+    run_id = st.session_state.get(ACTIVE_RUN_KEY)
+    return next((run for run in runs if run.run_id == run_id), runs[0] if runs else None)

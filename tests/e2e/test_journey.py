@@ -99,7 +99,8 @@ def test_train_stop_inspect_and_draw(server: str, page: object) -> None:
     page.mouse.move(left + 50, top + 175, steps=20)  # ...and its stem.
     page.mouse.up()
     page.get_by_text("Model output").first.wait_for()
+    # Four panels: the 28x28 drawing, the noisy input, the model's output and its error.
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stImage\"] img').length >= 4")
     page.wait_for_function("() => document.querySelectorAll('[data-stale=\"true\"]').length === 0")
-    assert page.locator('[data-testid="stImage"] img').count() >= 4, "drawing, noisy input, output and error"
     assert_no_exception(page)
     screenshot(page, "journey-4-draw")

@@ -19,6 +19,11 @@ def open_page(app: AppTest, page: str) -> AppTest:
     return app
 
 
+def active_run_picker(app: AppTest) -> object:
+    """The sidebar's "Active run" selectbox (its key changes whenever a page activates a run)."""
+    return next(selectbox for selectbox in app.sidebar.selectbox if selectbox.label == "Active run")
+
+
 @pytest.fixture(autouse=True)
 def navigation_without_pages_directory(monkeypatch: pytest.MonkeyPatch) -> None:
     """Makes AppTest rerun `dashboard.py` the way the server does.

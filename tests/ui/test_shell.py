@@ -8,6 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.presets import PRESETS
+from tests.ui.conftest import active_run_picker
 
 PAGES = ["pages/home.py", "pages/build.py", "pages/train.py", "pages/reconstructions.py", "pages/draw.py"]
 
@@ -78,5 +79,17 @@ def test_out_of_range_epochs_are_refused_where_typed(app: AppTest) -> None:
 def test_home_page_shows_the_active_run(trained_app: AppTest, trained_run_id: str) -> None:
     trained_app.run()
     assert not trained_app.exception
-    assert trained_app.selectbox(key="sidebar_run").value == trained_run_id
+    assert active_run_picker(trained_app).value == trained_run_id
     assert any(metric.label.startswith("Test loss") for metric in trained_app.metric)
+
+
+def test_picking_a_run_makes_it_active_on_every_page(trained_app: AppTest, trained_run_id: str) -> None:
+    from core.runs import PRETRAINED_DIR
+
+    shipped = sorted(path.name for path in PRETRAINED_DIR.iterdir() if path.is_dir())[0]
+    trained_app.run()
+    active_run_picker(trained_app).set_value(shipped).run()
+    assert trained_app.session_state["studio_active_run"] == shipped
+    trained_app.switch_page("pages/home.py").run()
+    assert active_run_picker(trained_app).value == shipped
+    assert any("(shipped pretrained model)" in metric.label for metric in trained_app.metric)

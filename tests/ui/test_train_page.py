@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from core.engine import EngineBusyError
 from core.presets import preset
 from core.runs import list_runs
-from tests.ui.conftest import open_page
+from tests.ui.conftest import active_run_picker, open_page
 from ui.resources import get_engine
 
 
@@ -66,7 +66,7 @@ def test_tiny_job_runs_to_completion_and_becomes_the_active_run(app: AppTest, ru
     runs = list_runs(runs_dir, include_pretrained=False)
     assert [run.run_id for run in runs] == [snapshot.run_id]
     assert runs[0].status == "completed"
-    assert app.selectbox(key="sidebar_run").value == snapshot.run_id
+    assert active_run_picker(app).value == snapshot.run_id
     table = app.dataframe[0].value
     assert snapshot.run_id in list(table["run"])
     assert app.get("plotly_chart"), "the loss chart is drawn"
