@@ -16,11 +16,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.engine import plural, split_validation
+from core.engine import TrainingEngine, plural, split_validation
 from core.presets import PRESETS, preset
 from core.runs import DEFAULT_RUNS_DIR
 from core.shapes import infer_shapes
-from core.spec import TRAIN_IMAGES, ExperimentSpec, SpecError, layer_name
+from core.spec import TRAIN_IMAGES, ExperimentSpec, SpecError, layer_name, validate
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -62,8 +62,6 @@ def resolve_spec(arguments: argparse.Namespace) -> ExperimentSpec:
     overrides = {name: getattr(arguments, name) for name in ("epochs", "seed") if getattr(arguments, name) is not None}
     if overrides:
         spec = spec.with_training(**overrides)
-        from core.spec import validate
-
         validate(spec)
     if arguments.limit is not None:
         if arguments.limit < 1:
@@ -124,7 +122,6 @@ class ProgressBar:
 def train(spec: ExperimentSpec, limit: int | None, runs_dir: Path, quiet: bool = False) -> dict[str, Any]:
     """Trains `spec` with the engine, drawing progress on stderr; Ctrl-C stops the job and keeps the run."""
     from core.data import DataError, load_mnist, test_floor
-    from core.engine import TrainingEngine
 
     def report(message: str) -> None:
         print(message, file=sys.stderr, flush=True)

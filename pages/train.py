@@ -7,11 +7,12 @@ from core.data import test_floor
 from core.engine import EngineBusyError, plural
 from core.runs import RunStoreError, default_runs_dir, delete_run, list_runs, rename_run
 from core.shapes import infer_shapes
-from core.spec import SpecError, validate
+from core.spec import SpecError
 from core.training_chart import loss_figure, preview_strip, progress
 from ui import state
 from ui.entry import require_entry_script
 from ui.resources import get_engine
+from ui.validation import spec_problem
 
 require_entry_script()
 
@@ -22,11 +23,8 @@ def controls_ui(engine) -> None:
     """The Start and Stop buttons, with the reason when Start cannot be used."""
     spec = state.current_spec()
     snapshot = engine.snapshot()
-    try:
-        validate(spec)
-        problem = None
-    except SpecError as error:
-        problem = str(error)
+    error = spec_problem(spec)
+    problem = None if error is None else str(error)
     limit = state.training_limit()
     report = infer_shapes(spec) if problem is None else None
     images = f"the first {limit:,}" if limit else "all 60,000"
