@@ -1,15 +1,15 @@
-"""Training speed: our engine against a plain `model.fit` of the same model, side by side in one process.
+"""Training speed: our job runner (a worker process) against a plain `model.fit` of the same model, side by side.
 
     .venv/bin/python -m bench.train_speed [--epochs 2] [--repeats 2] [--skip-fast] [--full]
 
-1. Engine vs plain fit: the `seed` preset, batch 1000, validation split 0.2, on all 60,000 training images,
+1. Runner ("engine") vs plain fit: the `seed` preset, batch 1000, validation split 0.2, on all 60,000 training images,
    alternating plain fit and engine `--repeats` times. Both timings are the wall time of the training loop
    (`fit`, validation included; tracing, data loading, model building and test evaluation excluded from
    neither and both alike). Prints images per second of each, their medians and the ratio engine / plain.
-2. `seed-fast` with its own default epochs through the engine: its training time against one reference epoch
+2. `seed-fast` with its own default epochs through the job runner: its training time against one reference epoch
    (the median plain-fit epoch time of step 1, measured in the same run), and its test BCE against 0.0605,
    the reference recipe's test loss after 25 epochs.
-3. With `--full`, the reference recipe itself (`seed`, 25 epochs) through the engine, about 500 s here.
+3. With `--full`, the reference recipe itself (`seed`, 25 epochs) through the job runner, about 500 s here.
 
 Every loss is printed beside 0.0581, the BCE of a perfect reconstruction of the MNIST test set.
 """
@@ -23,7 +23,7 @@ import tempfile
 import time
 
 from core.data import load_mnist, scale, test_floor
-from core.engine import TrainingEngine
+from core.jobs import JobRunner
 from core.presets import preset
 
 REFERENCE_TEST_LOSS = 0.0605
@@ -45,13 +45,12 @@ def plain_fit_seconds(epochs: int) -> float:
 
 
 def engine_run(name: str, epochs: int | None, runs_dir: str) -> dict:
-    """Trains preset `name` through the engine and returns the job's result."""
+    """Trains preset `name` through the job runner (in a worker process) and returns the job's result."""
     spec = preset(name)
     if epochs is not None:
         spec = spec.with_training(epochs=epochs)
-    engine = TrainingEngine(runs_dir)
-    engine.start(spec)
-    snapshot = engine.join()
+    runner = JobRunner(runs_dir)
+    snapshot = runner.join(runner.start(spec))
     if snapshot.status != "completed":
         raise SystemExit(f"{name} did not complete: {snapshot.message}")
     return {**snapshot.result, "train_images": snapshot.train_images}

@@ -1,4 +1,4 @@
-"""The studio's core: spec, shapes, data, model, engine, run store and inference. Never imports streamlit."""
+"""The studio's core: spec, shapes, data, model, jobs and training, runs and inference. Never imports streamlit."""
 
 import os
 

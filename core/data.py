@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from core.spec import SpecError
+
 ARRAY_NAMES = ("x_train", "y_train", "x_test", "y_test")
 ARRAY_SHAPES = {
     "x_train": (60_000, 28, 28),
@@ -441,6 +443,25 @@ def _quiet(message: str) -> None:
 
 
 # --- Scaling, noise and loss floors -----------------------------------------------------------------------
+
+
+def split_validation(images: Any, validation_split: float) -> tuple[Any, Any]:
+    """Holds out the last `validation_split` of `images`, exactly as Keras' `fit(validation_split=...)` does.
+
+    Works on anything that slices, so a `range` checks the sizes without the images.
+
+    Raises:
+        SpecError: if either part would be empty.
+    """
+    split_at = int(math.floor(len(images) * (1.0 - validation_split)))
+    train, validation = images[:split_at], images[split_at:]
+    if len(train) == 0 or (validation_split > 0 and len(validation) == 0):
+        raise SpecError(
+            f"Invalid value for argument `validation_split`. With {len(images)} images, "
+            f"validation_split={validation_split} leaves {len(train)} for training and {len(validation)} for "
+            "validation; both need at least one. Use more images or another split."
+        )
+    return train, validation
 
 
 def scale(images: np.ndarray) -> np.ndarray:

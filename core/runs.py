@@ -4,21 +4,27 @@
     runs/<run-id>/history.jsonl   one JSON object per finished epoch, appended and flushed each epoch
     runs/<run-id>/model.keras     the latest weights, written to a temporary file and renamed
     runs/<run-id>/summary.json    status, final metrics, timings, library versions (rewritten atomically)
+    runs/<run-id>/events.jsonl    a training job's events, appended by its worker (see `core.jobs`)
 
-Runs shipped with the studio live in `pretrained/` and are read-only. A damaged run is listed as damaged and
-never hides the others; a run left "running" by a process that is gone is reported as "interrupted".
+A run is created "queued" when a job is submitted and becomes "running" when a worker takes it. Runs shipped
+with the studio live in `pretrained/` and are read-only. A damaged run is listed as damaged and never hides the
+others; a run left "running" by processes that are all gone is reported as "interrupted". Summaries are changed
+under a lock, so two processes (a training worker and a rename in the dashboard) never lose each other's update.
 Run ids are checked so that no id can reach outside its store.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
 import os
 import re
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,8 +44,8 @@ def default_runs_dir() -> Path:
 DEFAULT_RUNS_DIR = default_runs_dir()
 PRETRAINED_DIR = PROJECT_ROOT / "pretrained"
 
-STATUSES = ("running", "completed", "stopped", "failed", "interrupted", "damaged")
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")  # \Z, not $, which would let a trailing newline in.
+STATUSES = ("queued", "running", "completed", "stopped", "failed", "interrupted", "damaged")
+RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")  # \Z, not $, which would let a trailing newline in.
 
 
 class RunStoreError(ValueError):
@@ -85,7 +91,7 @@ def check_run_id(run_id: str) -> str:
     Raises:
         RunStoreError: for ids with separators, "..", leading dots or other characters.
     """
-    if not isinstance(run_id, str) or not _RUN_ID.match(run_id) or ".." in run_id:
+    if not isinstance(run_id, str) or not RUN_ID.match(run_id) or ".." in run_id:
         raise RunStoreError(
             f"Invalid run id {run_id!r}. Expected letters, digits, '.', '_' or '-', starting with a letter or "
             "digit, at most 100 characters."
@@ -140,23 +146,31 @@ def create_run(
     *,
     settings: dict[str, Any] | None = None,
     summary: dict[str, Any] | None = None,
+    status: str = "running",
 ) -> Path:
-    """Creates a run directory with `config.json` and a "running" `summary.json` owned by this process.
+    """Creates a run directory with `config.json` and a first `summary.json`.
 
     Args:
         spec: the experiment.
         runs_dir: the store root; created if missing.
         settings: how the run was made beyond the spec (e.g. the image limit), stored in `config.json`.
         summary: extra fields for the first summary.
+        status: "running" for a run this process trains (the summary names this process as its owner), or
+            "queued" for a job that a worker will take later.
 
     Returns:
         The new run's directory.
     """
     root = Path(runs_dir)
     root.mkdir(parents=True, exist_ok=True)
-    run_id = new_run_id(spec.name, root)
-    path = root / run_id
-    path.mkdir()
+    while True:  # Two processes may pick the same id in the same second: the one whose mkdir fails picks again.
+        run_id = new_run_id(spec.name, root)
+        path = root / run_id
+        try:
+            path.mkdir()
+            break
+        except FileExistsError:
+            continue
     write_json_atomic(path / "config.json", {"spec": spec.to_dict(), "settings": settings or {}})
     (path / "history.jsonl").touch()
     now = datetime.now(UTC).isoformat(timespec="seconds")
@@ -165,9 +179,9 @@ def create_run(
         {
             "run_id": run_id,
             "name": spec.name,
-            "status": "running",
+            "status": status,
             "created_at": now,
-            "process": _process_identity(os.getpid()),
+            **({"process": process_identity(os.getpid())} if status == "running" else {}),
             **(summary or {}),
         },
     )
@@ -182,11 +196,31 @@ def append_history(path: Path, record: dict[str, Any]) -> None:
         os.fsync(handle.fileno())
 
 
+@contextlib.contextmanager
+def summary_lock(path: Path) -> Iterator[None]:
+    """Holds the run's summary lock: one process at a time reads, changes and rewrites `summary.json`.
+
+    An advisory `flock` on a lock file beside it, released by the kernel when its holder dies, so a killed
+    worker never leaves the run locked.
+    """
+    with open(path / ".summary.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def update_summary(path: Path, **changes: Any) -> dict[str, Any]:
-    """Rewrites `summary.json` atomically with `changes` applied, and returns the new summary."""
-    summary = _read_json(path / "summary.json")
-    summary.update(changes)
-    write_json_atomic(path / "summary.json", summary)
+    """Rewrites `summary.json` atomically with `changes` applied, and returns the new summary.
+
+    The read and the write happen under `summary_lock`, so a rename in the dashboard during training survives the
+    next epoch's write of the worker, and the other way round.
+    """
+    with summary_lock(path):
+        summary = _read_json(path / "summary.json")
+        summary.update(changes)
+        write_json_atomic(path / "summary.json", summary)
     return summary
 
 
@@ -203,6 +237,16 @@ def save_model(path: Path, model: Any) -> None:
 # --- Reading -----------------------------------------------------------------------------------------------
 
 
+def read_config(path: Path) -> dict[str, Any]:
+    """A run's `config.json`: {"spec": the ExperimentSpec as a dict, "settings": how it is run}."""
+    return _read_json(path / "config.json")
+
+
+def read_summary(path: Path) -> dict[str, Any]:
+    """A run's `summary.json`, as last written."""
+    return _read_json(path / "summary.json")
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     with open(path) as handle:
         data = json.load(handle)
@@ -211,7 +255,7 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def _process_identity(pid: int) -> dict[str, Any]:
+def process_identity(pid: int) -> dict[str, Any]:
     """The pid with its start time, so a recycled pid is not mistaken for the process that wrote a run."""
     return {"pid": pid, "start": _process_start(pid), "host": os.uname().nodename}
 
@@ -219,14 +263,20 @@ def _process_identity(pid: int) -> dict[str, Any]:
 def _process_start(pid: int) -> str | None:
     try:
         # Field 22 of /proc/<pid>/stat is the start time in clock ticks since boot; fields after the
-        # parenthesised command name are split from its last ")".
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[19]
+        # parenthesised command name are split from its last ")". Field 3 is the state: a zombie ("Z") has
+        # ended and only waits for its parent to read its exit status, so it counts as gone.
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return None if fields[0] in ("Z", "X") else fields[19]
     except (OSError, IndexError):
         return None
 
 
-def _process_alive(identity: Any) -> bool:
+def process_alive(identity: Any) -> bool:
+    """Whether the process named by `identity` (from `process_identity`) is still running.
+
+    A process of another host cannot be checked and counts as alive; an identity without a start time (a
+    system without /proc) is trusted on its pid alone.
+    """
     if not isinstance(identity, dict) or not isinstance(identity.get("pid"), int):
         return False
     if identity.get("host") != os.uname().nodename:
@@ -238,7 +288,15 @@ def _process_alive(identity: Any) -> bool:
         return False
     except PermissionError:
         pass
-    return identity.get("start") is None or _process_start(pid) == identity.get("start")
+    start = _process_start(pid)
+    if identity.get("start") is None:
+        return start is not None or not Path("/proc").is_dir()
+    return start == identity.get("start")
+
+
+def owner_alive(summary: dict[str, Any]) -> bool:
+    """Whether a process that works on a "running" run is alive: its supervisor ("process") or its worker."""
+    return process_alive(summary.get("process")) or process_alive(summary.get("worker"))
 
 
 def read_run(path: Path, read_only: bool = False) -> RunInfo:
@@ -255,7 +313,7 @@ def read_run(path: Path, read_only: bool = False) -> RunInfo:
     if status not in STATUSES or status == "damaged":  # "damaged" is only ever the reader's verdict.
         problem = "summary.json has no status" if status is None else f"unknown status {status!r}"
         return RunInfo(run_id, path, "damaged", run_id, summary, spec, read_only, problem)
-    if status == "running" and not _process_alive(summary.get("process")):
+    if status == "running" and not owner_alive(summary):
         status = "interrupted"
     return RunInfo(run_id, path, status, str(summary.get("name", run_id)), summary, spec, read_only)
 
@@ -265,7 +323,7 @@ def list_runs(runs_dir: Path | str = DEFAULT_RUNS_DIR, include_pretrained: bool 
     runs: list[RunInfo] = []
     root = Path(runs_dir)
     if root.is_dir():
-        directories = [path for path in root.iterdir() if path.is_dir() and _RUN_ID.match(path.name)]
+        directories = [path for path in root.iterdir() if path.is_dir() and RUN_ID.match(path.name)]
         runs += sorted((read_run(path) for path in directories), key=lambda run: run.run_id, reverse=True)
     if include_pretrained and PRETRAINED_DIR.is_dir() and PRETRAINED_DIR.resolve() != root.resolve():
         shipped = sorted(path for path in PRETRAINED_DIR.iterdir() if path.is_dir())
@@ -334,11 +392,13 @@ def delete_run(run_id: str, runs_dir: Path | str = DEFAULT_RUNS_DIR) -> None:
     """Deletes a run's directory.
 
     Raises:
-        RunStoreError: for shipped runs, runs still training in a live process, and missing runs.
+        RunStoreError: for shipped runs, runs queued or still training in a live process, and missing runs.
     """
     run = _writable_run(run_id, runs_dir, "deleted", allow_damaged=True)
     if run.status == "running":
         raise RunStoreError(f"Run {run_id!r} is still training. Stop it before deleting it.")
+    if run.status == "queued":
+        raise RunStoreError(f"Run {run_id!r} is waiting in the queue. Cancel it instead of deleting it.")
     shutil.rmtree(run.path)
 
 

@@ -1,4 +1,7 @@
-"""`python -m core.train`: train a preset or a spec file headlessly, with the same engine as the dashboard.
+"""`python -m core.train`: train a preset or a spec file headlessly, through the same job runner as the dashboard.
+
+The job joins the store's queue (`core.jobs`) and trains in a worker process; this command watches its events.
+If another job of the store is training, it waits its turn.
 
 Exit status: 0 when training completes (or is stopped with Ctrl-C, the run kept as "stopped"), 1 when training
 fails (NaN loss, missing data), 2 for invalid input (unknown preset, bad spec file, bad arguments). User errors
@@ -16,11 +19,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.engine import TrainingEngine, plural, split_validation
+from core.data import split_validation
+from core.jobs import JobRunner
 from core.presets import PRESETS, preset
 from core.runs import DEFAULT_RUNS_DIR
 from core.shapes import infer_shapes
 from core.spec import TRAIN_IMAGES, ExperimentSpec, SpecError, layer_name, validate
+from core.text import plural
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -120,25 +125,28 @@ class ProgressBar:
 
 
 def train(spec: ExperimentSpec, limit: int | None, runs_dir: Path, quiet: bool = False) -> dict[str, Any]:
-    """Trains `spec` with the engine, drawing progress on stderr; Ctrl-C stops the job and keeps the run."""
+    """Trains `spec` through the job runner, drawing progress on stderr; Ctrl-C stops the job and keeps the run."""
     from core.data import DataError, load_mnist, test_floor
 
     def report(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
     try:
-        load_mnist(progress=report)
+        load_mnist(progress=report)  # Fetched and cached here, so the worker finds it at once.
         floor = test_floor(spec.training.loss)
     except DataError as error:
         return {"status": "failed", "message": str(error)}
-    engine = TrainingEngine(runs_dir)
-    engine.start(spec, limit=limit)
+    runner = JobRunner(runs_dir)
+    job_id = runner.start(spec, limit=limit)
     bar = ProgressBar()
-    since = 0
+    since, told_queued = 0, False
     try:
         while True:
-            snapshot = engine.wait(since, timeout=0.5)
+            snapshot = runner.wait(job_id, since, timeout=0.5)
             since = snapshot.next_index
+            if snapshot.queued and not told_queued:
+                report(f"{snapshot.message} (python -m core.jobs list shows the queue.)")
+                told_queued = True
             for event in snapshot.events if not quiet else ():
                 if event["kind"] == "batch":
                     bar.batch(event, snapshot.epochs, snapshot.steps_per_epoch)
@@ -148,16 +156,16 @@ def train(spec: ExperimentSpec, limit: int | None, runs_dir: Path, quiet: bool =
                 break
     except KeyboardInterrupt:
         report("\nStopping after the current batch...")
-        engine.stop()
-        snapshot = engine.join()
-    snapshot = engine.join()
+        runner.stop(job_id)
+    snapshot = runner.join(job_id)
     if not quiet:
         sys.stderr.write("\n" if snapshot.steps_per_epoch and snapshot.step else "")
+    run_id = snapshot.run_id if snapshot.status != "cancelled" else None
     return {
         "status": snapshot.status,
         "message": snapshot.message,
-        "run_id": snapshot.run_id,
-        "run_dir": str(Path(runs_dir) / snapshot.run_id) if snapshot.run_id else None,
+        "run_id": run_id,
+        "run_dir": str(Path(runs_dir) / run_id) if run_id else None,
         "params": infer_shapes(spec).params,
         "epochs": snapshot.result.get("epochs_completed", 0),
         "train_images": snapshot.train_images,
@@ -186,8 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     result = train(spec, arguments.limit, arguments.runs_dir)
     result.pop("error", None)
     status = result["status"]
-    if status == "failed":
+    if status in ("failed", "interrupted"):
         print(f"error: {result['message']}", file=sys.stderr)
+    elif status == "cancelled":
+        print(result["message"], file=sys.stderr)
     else:
         floor = result.get("loss_floor")
         print(
@@ -202,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(finite))
     elif result.get("run_dir"):
         print(result["run_dir"])
-    return 1 if status == "failed" else 0
+    return 1 if status in ("failed", "interrupted") else 0
 
 
 if __name__ == "__main__":

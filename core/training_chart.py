@@ -1,4 +1,4 @@
-"""What the Train page draws from the engine's events: the live loss chart, progress figures and previews."""
+"""What the Train page draws from a training job's events: the live loss chart, progress figures and previews."""
 
 from __future__ import annotations
 

@@ -25,6 +25,7 @@ import pytest
 
 from core import data
 from core.data import DataError
+from core.spec import SpecError
 
 TRAIN_MEAN = 33.318421
 TEST_MEAN = 33.791224
@@ -591,3 +592,13 @@ def test_bce_floor_agrees_with_keras() -> None:
     images = data.scale(data.load_mnist().x_test[:200]).astype(np.float64)
     keras_loss = float(keras.ops.mean(keras.losses.binary_crossentropy(images, images)))
     assert data.reconstruction_floor("binary_crossentropy", images) == pytest.approx(keras_loss, rel=1e-9)
+
+
+def test_split_validation_holds_out_the_last_fraction() -> None:
+    train_part, validation = data.split_validation(np.arange(10), 0.25)
+    assert train_part.tolist() == list(range(7)) and validation.tolist() == [7, 8, 9]
+    train_part, validation = data.split_validation(np.arange(10), 0)
+    assert len(train_part) == 10 and len(validation) == 0
+    with pytest.raises(SpecError, match="leaves 0 for training and 1 for validation"):
+        data.split_validation(np.arange(1), 0.2)
+    assert [len(part) for part in data.split_validation(range(600), 0.2)] == [480, 120]  # Sizes without images.

@@ -10,18 +10,18 @@ from typing import Any
 
 import streamlit as st
 
-from core.engine import TrainingEngine, shared_engine
+from core.jobs import JobRunner, shared_runner
 from core.runs import RunInfo, default_runs_dir, load_run
 
 
 @st.cache_resource(show_spinner=False)
-def _engine(runs_dir: str) -> TrainingEngine:
-    return shared_engine(runs_dir)
+def _runner(runs_dir: str) -> JobRunner:
+    return shared_runner(runs_dir)
 
 
-def get_engine() -> TrainingEngine:
-    """The one training engine of this server process."""
-    return _engine(str(default_runs_dir()))
+def get_runner() -> JobRunner:
+    """The one job runner of this server process: it reads the store's jobs for every session and tab."""
+    return _runner(str(default_runs_dir()))
 
 
 def model_version(run: RunInfo) -> float:
@@ -73,7 +73,7 @@ def _noisy_test_report(run_id: str, version: float, runs_dir: str, kind: str, am
 def get_noisy_test_report(run: RunInfo) -> Any:
     """Like `get_test_report`, but the model is given test images corrupted with the run's training noise.
 
-    The noise is drawn with the run's seed + 2, as the engine draws it for the run's `test_noisy_loss`, so the
+    The noise is drawn with the run's seed + 2, as the training worker draws it for the run's `test_noisy_loss`, so the
     mean error here matches that figure. A run trained without noise gets its clean report.
     """
     if run.spec is None or run.spec.training.noise.kind == "none":

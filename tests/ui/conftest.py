@@ -52,14 +52,13 @@ def runs_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="session")
 def trained_runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A run store holding one small trained run (the `strided` preset, 600 images, one epoch)."""
-    from core.engine import TrainingEngine
+    from core.jobs import JobRunner
     from core.presets import preset
 
     directory = tmp_path_factory.mktemp("trained-runs")
     spec = preset("strided").with_training(epochs=1, batch_size=100, learning_rate=0.003)
-    engine = TrainingEngine(directory)
-    engine.start(spec, limit=600)
-    snapshot = engine.join(timeout=300)
+    runner = JobRunner(directory)
+    snapshot = runner.join(runner.start(spec, limit=600), timeout=300)
     assert snapshot.status == "completed", snapshot.message
     return directory
 

@@ -1,4 +1,5 @@
-"""The Train page through AppTest: start, watch, stop and manage runs, with the real engine on tiny jobs."""
+"""The Train page through AppTest: start, watch, stop, queue and manage runs, with real worker processes on tiny
+jobs."""
 
 from __future__ import annotations
 
@@ -8,11 +9,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.engine import EngineBusyError
 from core.presets import preset
 from core.runs import list_runs
 from tests.ui.conftest import active_run_picker, open_page
-from ui.resources import get_engine
+from ui.resources import get_runner
 
 
 def open_train_page(app: AppTest) -> AppTest:
@@ -29,9 +29,15 @@ def set_small_job(app: AppTest, epochs: int = 1, limit: int = 300, batch_size: i
 @pytest.fixture(autouse=True)
 def no_job_left_running():
     yield
-    engine = get_engine()
-    engine.stop()
-    engine.join(timeout=120)
+    runner = get_runner()
+    runner.stop_all()
+    for job in runner.jobs():
+        runner.join(job.job_id, timeout=120)
+
+
+def started_job(app: AppTest) -> str:
+    """The job this session started last (the one its Train page follows)."""
+    return app.session_state["train_job"]
 
 
 def test_fresh_server_shows_how_to_start(app: AppTest) -> None:
@@ -58,7 +64,7 @@ def test_tiny_job_runs_to_completion_and_becomes_the_active_run(app: AppTest, ru
     set_small_job(app)
     app.button(key="train_start").click().run()
     assert not app.exception
-    snapshot = get_engine().join(timeout=180)
+    snapshot = get_runner().join(started_job(app), timeout=180)
     assert snapshot.status == "completed", snapshot.message
     app.run()  # The page notices the end, makes the run active and reruns the app.
     assert not app.exception
@@ -76,17 +82,15 @@ def test_stop_ends_the_job_and_keeps_the_run(app: AppTest, runs_dir: Path) -> No
     open_train_page(app)
     set_small_job(app, epochs=50, limit=2000, batch_size=20)
     app.button(key="train_start").click().run()
-    engine = get_engine()
-    engine.wait(since=0, timeout=60)
-    while not any(event["kind"] == "batch" for event in engine.snapshot().events):
-        engine.wait(since=engine.snapshot().next_index, timeout=5)
+    runner = get_runner()
+    job_id = started_job(app)
+    since = 0
+    while not any(event["kind"] == "batch" for event in runner.snapshot(job_id).events):
+        since = runner.wait(job_id, since=since, timeout=5).next_index
     app.run()
-    assert app.button(key="train_start").disabled, "a second Start is refused while a job runs"
-    assert "already running" in app.button(key="train_start").help
-    with pytest.raises(EngineBusyError):
-        engine.start(preset("strided"), limit=100)
+    assert app.markdown.values.count(f"**strided** · run `{job_id}` · running") == 1
     app.button(key="train_stop").click().run()
-    snapshot = engine.join(timeout=120)
+    snapshot = runner.join(job_id, timeout=120)
     assert snapshot.status == "stopped"
     app.run()
     assert "The run keeps its model and history so far." in app.warning[0].value
@@ -94,11 +98,38 @@ def test_stop_ends_the_job_and_keeps_the_run(app: AppTest, runs_dir: Path) -> No
     assert run.status == "stopped" and run.has_model
 
 
+def test_a_second_start_queues_and_the_queued_job_can_be_cancelled(app: AppTest, runs_dir: Path) -> None:
+    open_train_page(app)
+    set_small_job(app, epochs=50, limit=2000, batch_size=20)
+    app.button(key="train_start").click().run()
+    first = started_job(app)
+    runner = get_runner()
+    app.run()
+    start = app.button(key="train_start")
+    assert not start.disabled, "a second Start is allowed while a job runs"
+    assert "joins the queue" in start.help
+    start.click().run()
+    second = started_job(app)
+    assert second != first
+    assert runner.snapshot(second).queue_position == 1
+    # This session now follows its queued job: its place in the queue and a Cancel button instead of Stop.
+    assert any("· queued · #1 in the queue" in value for value in app.markdown.values)
+    assert app.button(key="train_cancel").label == "Cancel"
+    # Another tab lists both jobs: the training one with Stop, the queued one with Cancel.
+    other = open_train_page(AppTest.from_file(app._script_path, default_timeout=60))
+    assert other.button(key=f"train_queue_cancel_{second}")
+    app.button(key="train_cancel").click().run()
+    assert runner.snapshot(second).status == "cancelled"
+    assert not (runs_dir / second).exists()
+    assert [job.job_id for job in runner.jobs()] == [first]
+    assert not app.exception
+
+
 def test_rename_and_delete_a_run(app: AppTest, runs_dir: Path) -> None:
     open_train_page(app)
     set_small_job(app)
     app.button(key="train_start").click().run()
-    run_id = get_engine().join(timeout=180).run_id
+    run_id = get_runner().join(started_job(app), timeout=180).run_id
     app.run()
     app.text_input(key="train_new_name").set_value("my first model").run()
     app.button(key="train_rename").click().run()

@@ -1,0 +1,311 @@
+"""The training procedure a worker process runs: one run of the store trained with Keras' `fit`.
+
+`python -m core.training RUN_DIR` is started by the job runner's supervisor (`core.jobs`), never by the dashboard
+itself. It reads the run's spec from `config.json`, trains it, and leaves everything in the run directory:
+"start", "batch", "epoch" (with a preview of reconstructions) and "end" events in `events.jsonl` (see
+`core.events`), one history line and a saved model after every epoch, and the summary's status and metrics.
+
+A stop request is the file `stop` in the run directory (or SIGTERM/SIGINT to this process); it is checked after
+every batch, so training stops within one batch and keeps its model and history. A NaN loss or an exception ends
+the run as "failed" with a message. Importing this module imports Keras: only worker processes and tests do.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from core import data, runs
+from core.events import EventWriter
+from core.model import build_model
+from core.spec import ExperimentSpec, SpecError
+from core.text import plural
+
+PREVIEW_IMAGES = 8  # The first test digits, shown with their reconstructions after each epoch.
+STOP_FILE = "stop"  # Its presence in a run directory asks the worker training it to stop.
+
+
+class EventCallback(keras.callbacks.Callback):
+    """Writes batch and epoch events, saves the run each epoch, and stops training when asked."""
+
+    def __init__(
+        self,
+        events: EventWriter,
+        path: Path,
+        spec: ExperimentSpec,
+        train_images: int,
+        preview: np.ndarray,
+        stop_requested: Callable[[], bool],
+    ) -> None:
+        super().__init__()
+        self.events = events
+        self.path = path
+        self.batch_size = spec.training.batch_size
+        self.train_images = train_images
+        self.preview = preview
+        self.stop_requested = stop_requested
+        self.history: list[dict[str, Any]] = []
+        self.images_seen = 0
+        self.images_saved = 0
+        self.global_step = 0
+        self.nan_at: tuple[int, int] | None = None
+        self.stopped = False
+        self.epoch_started = 0.0
+        self.epoch_images = 0
+        self.previous_mean = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.epoch_started = time.perf_counter()
+        self.epoch_images = 0
+        self.previous_mean = 0.0
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        mean_loss = float((logs or {}).get("loss", math.nan))
+        step = batch + 1
+        batch_images = min(self.batch_size, self.train_images - self.epoch_images)
+        # Keras reports the epoch's running mean weighted by batch size; recover this batch's own loss.
+        batch_loss = mean_loss * (self.epoch_images + batch_images) - self.previous_mean * self.epoch_images
+        batch_loss /= batch_images
+        self.previous_mean = mean_loss
+        self.epoch_images += batch_images
+        self.images_seen += batch_images
+        self.global_step += 1
+        epoch = len(self.history) + 1
+        self.events.write("batch", epoch=epoch, step=step, global_step=self.global_step, loss=batch_loss,
+                          mean_loss=mean_loss)  # fmt: skip
+        if not math.isfinite(mean_loss):
+            self.nan_at = (epoch, step)
+            self.model.stop_training = True
+        if self.stop_requested():
+            self.stopped = True
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs or {}
+        seconds = time.perf_counter() - self.epoch_started
+        complete = self.epoch_images >= self.train_images
+        if self.nan_at is not None or not complete:
+            return  # A partial epoch (stop or NaN) is not an epoch of history.
+        record = {
+            "epoch": epoch + 1,
+            "loss": float(logs.get("loss", math.nan)),
+            "val_loss": float(logs["val_loss"]) if "val_loss" in logs else None,
+            "seconds": seconds,
+            "images_per_second": self.epoch_images / seconds if seconds > 0 else None,
+        }
+        self.history.append(record)
+        runs.append_history(self.path, record)
+        runs.save_model(self.path, self.model)
+        self.images_saved = self.images_seen
+        runs.update_summary(self.path, epochs_completed=epoch + 1, loss=record["loss"], val_loss=record["val_loss"])
+        reconstructions = keras.ops.convert_to_numpy(self.model(self.preview, training=False))
+        self.events.write("epoch", **record, preview=self.preview[..., 0], reconstructions=reconstructions[..., 0])
+
+    def describe_progress(self) -> str:
+        return f"{plural(len(self.history), 'full epoch')} and {plural(self.global_step, 'step')} in all"
+
+    def metrics(self, train_seconds: float) -> dict[str, Any]:
+        last = self.history[-1] if self.history else {}
+        return {
+            "epochs_completed": len(self.history),
+            "steps": self.global_step,
+            "loss": last.get("loss"),
+            "val_loss": last.get("val_loss"),
+            "train_seconds": train_seconds,
+            "images_per_second": self.images_seen / train_seconds if train_seconds > 0 else None,
+        }
+
+
+def stop_file_requested(path: Path) -> Callable[[], bool]:
+    """A check for the run's stop file: one `stat` a batch, microseconds against a batch's milliseconds."""
+    stop_file = path / STOP_FILE
+    return lambda: stop_file.exists()
+
+
+def train_run(path: Path, stop_requested: Callable[[], bool] | None = None) -> str:
+    """Trains the run at `path` (queued or just launched) to its end, and returns its final status.
+
+    Never raises for a failing job: the failure is written to the run (summary and "end" event) instead.
+
+    Args:
+        path: the run directory, with the spec and settings in `config.json`.
+        stop_requested: asked after every batch whether to stop; by default, whether the run's stop file exists.
+    """
+    stop_requested = stop_requested or stop_file_requested(path)
+    with EventWriter(path) as events:
+        spec: ExperimentSpec | None = None
+        try:
+            config = runs.read_config(path)
+            spec = ExperimentSpec.from_dict(config["spec"])
+            return _train(path, spec, config.get("settings", {}).get("limit"), events, stop_requested)
+        except Exception as error:  # Anything at all: the job fails with a message, in its run.
+            message = _explain(error, spec)
+            _finish(path, events, "failed", message, {"error": traceback.format_exc(limit=5)})
+            return "failed"
+
+
+def _train(
+    path: Path, spec: ExperimentSpec, limit: int | None, events: EventWriter, stop_requested: Callable[[], bool]
+) -> str:
+    training = spec.training
+    runs.update_summary(path, status="running", worker=runs.process_identity(os.getpid()),
+                        message="Loading MNIST and building the model.")  # fmt: skip
+    mnist = data.load_mnist()
+    images = mnist.x_train if limit is None else mnist.x_train[:limit]
+    x_train, x_validation = data.split_validation(data.scale(images), training.validation_split)
+    x_test = data.scale(mnist.x_test)
+    if stop_requested():
+        _finish(path, events, "stopped", "Stopped before training began.", {})
+        return "stopped"
+
+    keras.utils.set_random_seed(training.seed)
+    steps_per_epoch = math.ceil(len(x_train) / training.batch_size)
+    model = build_model(spec, steps_per_epoch=steps_per_epoch)
+    params = model.count_params()
+    train_data, validation_data = _fit_inputs(x_train, x_validation, spec)
+    message = f"Training {spec.name}: {params:,} parameters on {len(x_train):,} images."
+    runs.update_summary(
+        path,
+        message=message,
+        params=params,
+        epochs_planned=training.epochs,
+        epochs_completed=0,
+        train_images=len(x_train),
+        validation_images=len(x_validation),
+        denoiser=training.noise.kind != "none",
+        versions=library_versions(),
+    )
+    events.write("start", run_id=path.name, params=params, steps_per_epoch=steps_per_epoch, message=message,
+                 train_images=len(x_train), validation_images=len(x_validation), pid=os.getpid())  # fmt: skip
+
+    callback = EventCallback(events, path, spec, len(x_train), x_test[:PREVIEW_IMAGES], stop_requested)
+    fit_started = time.perf_counter()
+    denoising = training.noise.kind != "none"  # Then `train_data` is a batched, shuffled tf.data pipeline.
+    model.fit(
+        train_data,
+        None if denoising else x_train,
+        batch_size=None if denoising else training.batch_size,
+        epochs=training.epochs,
+        validation_data=validation_data,
+        shuffle=not denoising,
+        verbose=0,
+        callbacks=[callback],
+    )
+    train_seconds = time.perf_counter() - fit_started
+
+    if callback.nan_at is not None:
+        epoch, step = callback.nan_at
+        message = (
+            f"The loss became NaN at epoch {epoch}, step {step}, so training stopped. Try a lower learning "
+            f"rate (it was {training.learning_rate}) or a different optimizer."
+        )
+        _finish(path, events, "failed", message, callback.metrics(train_seconds))
+        return "failed"
+
+    if callback.images_seen > callback.images_saved:
+        runs.save_model(path, model)  # Stopped mid-epoch: keep the weights as they are now.
+    metrics = callback.metrics(train_seconds)
+    metrics["test_loss"] = float(model.evaluate(x_test, x_test, batch_size=1000, verbose=0))
+    if denoising:
+        noisy = data.add_noise(x_test, training.noise.kind, training.noise.amount, seed=training.seed + 2)
+        metrics["test_noisy_loss"] = float(model.evaluate(noisy, x_test, batch_size=1000, verbose=0))
+    if callback.stopped:
+        _finish(path, events, "stopped", f"Stopped after {callback.describe_progress()}.", metrics)
+        return "stopped"
+    _finish(path, events, "completed", f"Completed {plural(training.epochs, 'epoch')}.", metrics)
+    return "completed"
+
+
+def _finish(path: Path, events: EventWriter, status: str, message: str, metrics: dict[str, Any]) -> None:
+    """Writes the run's final summary, then the "end" event that watchers wait for."""
+    ended_at = datetime.now(UTC).isoformat(timespec="seconds")
+    try:
+        runs.update_summary(
+            path, status=status, message=message, ended_at=ended_at,
+            **{key: value for key, value in metrics.items() if key != "error"},
+        )  # fmt: skip
+    except OSError as error:  # The store's disk went away; the job still ends with a message.
+        message += f" (The run's summary could not be written: {error}.)"
+    events.write("end", status=status, message=message, **metrics)
+
+
+def _fit_inputs(x_train: np.ndarray, x_validation: np.ndarray, spec: ExperimentSpec) -> tuple[Any, Any]:
+    """The training input for `fit` (a noisy tf.data pipeline when denoising) and the validation pair.
+
+    Denoising draws fresh noise for every batch of every epoch, so the model cannot memorise the noise;
+    validation noise is drawn once with a fixed seed so that validation losses are comparable across epochs.
+    """
+    training = spec.training
+    noise = training.noise
+    validation = (x_validation, x_validation) if len(x_validation) else None
+    if noise.kind == "none":
+        return x_train, validation
+    import tensorflow as tf
+
+    if validation is not None:
+        validation = (data.add_noise(x_validation, noise.kind, noise.amount, seed=training.seed + 1), x_validation)
+    generator = tf.random.Generator.from_seed(training.seed)
+
+    def corrupt(clean: Any) -> tuple[Any, Any]:
+        if noise.kind == "gaussian":
+            noisy = clean + generator.normal(tf.shape(clean), stddev=noise.amount)
+        else:  # salt_pepper: `amount` of the pixels become black or white, half each.
+            hit = generator.uniform(tf.shape(clean)) < noise.amount
+            salt = tf.cast(generator.uniform(tf.shape(clean)) < 0.5, clean.dtype)
+            noisy = tf.where(hit, salt, clean)
+        return tf.clip_by_value(noisy, 0.0, 1.0), clean
+
+    dataset = tf.data.Dataset.from_tensor_slices(x_train)
+    dataset = dataset.shuffle(len(x_train), seed=training.seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(training.batch_size).map(corrupt).prefetch(2)
+    return dataset, validation
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries a run depends on, stored in its summary."""
+    import platform
+
+    import tensorflow as tf
+
+    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
+            "numpy": np.__version__}  # fmt: skip
+
+
+def _explain(error: Exception, spec: ExperimentSpec | None) -> str:
+    if isinstance(error, (SpecError, data.DataError, runs.RunStoreError)):
+        return str(error)
+    text = f"{type(error).__name__}: {error}".strip()
+    if "OOM" in text or isinstance(error, MemoryError):
+        batch = f" (now {spec.training.batch_size})" if spec is not None else ""
+        return f"Training ran out of memory ({text}). Try a smaller batch size{batch}."
+    return f"Training failed with {text}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m core.training RUN_DIR`: train one run; SIGTERM or SIGINT stop it after the current batch."""
+    arguments = sys.argv[1:] if argv is None else argv
+    if len(arguments) != 1:
+        print("usage: python -m core.training RUN_DIR", file=sys.stderr)
+        return 2
+    path = Path(arguments[0])
+    stop_file = stop_file_requested(path)
+    signalled: list[int] = []
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda received, frame: signalled.append(received))
+    status = train_run(path, lambda: bool(signalled) or stop_file())
+    return 1 if status == "failed" else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

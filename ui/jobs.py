@@ -1,0 +1,165 @@
+"""The Train page's widget groups for training jobs: start and stop, the live job, the queue.
+
+Jobs train in worker processes (`core.jobs`); these widgets only read snapshots of the store's event logs and
+ask the runner to start, stop or cancel. So every tab, and a server restarted mid-job, shows the same jobs.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import streamlit as st
+
+from core.data import test_floor
+from core.jobs import JobRunner, JobSnapshot
+from core.shapes import infer_shapes
+from core.spec import ExperimentSpec, SpecError
+from core.text import plural
+from core.training_chart import loss_figure, preview_strip, progress
+from ui import state
+from ui.validation import spec_problem
+
+JOB_KEY = "train_job"  # The job this session started last: the one its Train page follows.
+FINISHED_KEY = "train_finished_job"  # The last finished job this session has already made the active run.
+
+
+def followed_job(runner: JobRunner) -> JobSnapshot:
+    """The job to show: this session's while it is queued or training, else whichever job trains, else the newest."""
+    mine = st.session_state.get(JOB_KEY)
+    if mine is not None:
+        snapshot = runner.snapshot(mine)
+        if snapshot.active or snapshot.queued:
+            return snapshot
+        newest = runner.snapshot()
+        return newest if newest.active else snapshot
+    return runner.snapshot()
+
+
+def experiment_line(spec: ExperimentSpec, limit: int | None) -> str:
+    """What Start would train: preset, parameters, epochs, images, batch, optimizer."""
+    images = f"the first {limit:,}" if limit else "all 60,000"
+    training = spec.training
+    return (
+        f"**{spec.name}** · {infer_shapes(spec).params:,} parameters · {plural(training.epochs, 'epoch')} of "
+        f"{images} training images, batch {training.batch_size}, {training.optimizer} at {training.learning_rate:g}"
+    )
+
+
+def controls_ui(runner: JobRunner) -> JobSnapshot:
+    """Start (which queues behind a running job), and Stop or Cancel for the job shown; returns that job."""
+    spec = state.current_spec()
+    problem = spec_problem(spec)
+    limit = state.training_limit()
+    if problem is None:
+        st.markdown(experiment_line(spec, limit))
+    busy = any(other.active for other in runner.jobs())
+    start, stop, _ = st.columns([1, 1, 4])
+    reason = None if problem is None else str(problem)
+    queue_note = "A job is training: this one joins the queue and starts when a place is free."
+    helper = reason or (queue_note if busy else None)
+    if start.button("Start training", type="primary", disabled=problem is not None, help=helper, key="train_start"):
+        try:
+            st.session_state[JOB_KEY] = runner.start(spec, limit=limit)
+        except SpecError as error:
+            st.error(str(error))
+        else:
+            queued = runner.snapshot(st.session_state[JOB_KEY])
+            if queued.queued:
+                st.toast(f"Queued at position {queued.queue_position}.", icon=":material/schedule:")
+    job = followed_job(runner)  # After Start, so that a new job is followed at once.
+    if job.queued:
+        if stop.button("Cancel", key="train_cancel", help="Remove this job from the queue."):
+            runner.stop(job.job_id)
+            job = followed_job(runner)
+    elif stop.button("Stop", disabled=not job.active, key="train_stop", help="Stops after the current batch."):
+        runner.stop(job.job_id)
+        job = followed_job(runner)
+    if reason:
+        st.error(f"Training is disabled: {reason}")
+    return job
+
+
+def job_ui(job: JobSnapshot) -> None:
+    """The job as it runs: status, progress, loss chart and the latest epoch's reconstructions."""
+    training = job.spec.training
+    position = f" · #{job.queue_position} in the queue" if job.queued else ""
+    st.markdown(f"**{job.spec.name}** · run `{job.run_id}` · {job.status}{position}")
+    events = list(job.events)
+    now = progress(events, job.epochs, job.steps_per_epoch, training.batch_size)
+    st.progress(now.fraction, text=now.describe() if job.active and job.steps_per_epoch else job.message)
+    floor = test_floor(training.loss)
+    chart = loss_figure(events, job.steps_per_epoch, training.loss, floor)
+    st.plotly_chart(chart, key="train_loss_chart", config={"displaylogo": False})
+    epochs = [event for event in events if event["kind"] == "epoch"]
+    if epochs:
+        last = epochs[-1]
+        validation = f", validation {last['val_loss']:.4f}" if last.get("val_loss") is not None else ""
+        st.caption(
+            f"Epoch {last['epoch']}: loss {last['loss']:.4f}{validation} (a perfect reconstruction scores "
+            f"{floor:.4f}) · {last['seconds']:.1f} s · {last['images_per_second']:,.0f} images/s. "
+            "Test digits (top) and their reconstructions after this epoch:"
+        )
+        st.image(preview_strip(np.asarray(last["preview"]), np.asarray(last["reconstructions"])))
+    if job.finished:
+        outcome_ui(job, floor)
+
+
+def outcome_ui(job: JobSnapshot, floor: float) -> None:
+    """The end of a job: what happened, and the run made active once per session."""
+    result = job.result
+    if job.status == "completed":
+        st.success(
+            f"{job.message} Test loss {result.get('test_loss', float('nan')):.4f} on the 10,000 test images "
+            f"(a perfect reconstruction scores {floor:.4f}). It is now the active run."
+        )
+    elif job.status == "stopped":
+        test = f" Test loss {result['test_loss']:.4f}." if result.get("test_loss") is not None else ""
+        st.warning(f"{job.message}{test} The run keeps its model and history so far.")
+    elif job.status == "cancelled":
+        st.info(job.message)
+        return
+    else:
+        st.error(f"Training failed. {job.message}")
+    if st.session_state.get(FINISHED_KEY) != job.job_id:
+        st.session_state[FINISHED_KEY] = job.job_id
+        if job.status not in ("failed", "interrupted") or result.get("epochs_completed"):
+            state.activate_run(job.run_id)
+        st.rerun(scope="app")  # Redraw the sidebar's run picker with the new run.
+
+
+def queue_ui(runner: JobRunner, shown: JobSnapshot) -> None:
+    """The store's other training and queued jobs, each with Stop or Cancel, and how many may train at once."""
+    others = [job for job in runner.jobs() if job.job_id != shown.job_id]
+    if others:
+        st.markdown("**Queue**")
+    for job in others:
+        with st.container(horizontal=True, vertical_alignment="center"):
+            if job.queued:
+                st.markdown(f"#{job.queue_position} · **{job.spec.name}** · `{job.job_id}` · waiting")
+                label, help_text = "Cancel", "Remove this job from the queue."
+            else:
+                where = f"epoch {min(job.epoch + 1, job.epochs)}/{job.epochs}, step {job.step}/{job.steps_per_epoch}"
+                st.markdown(f"**{job.spec.name}** · `{job.job_id}` · {job.status}, {where}")
+                label, help_text = "Stop", "Stops after the current batch."
+            if st.button(label, key=f"train_queue_{label.lower()}_{job.job_id}", help=help_text):
+                runner.stop(job.job_id)
+                st.rerun()  # Redraw the queue without it.
+            if st.button("Follow", key=f"train_queue_follow_{job.job_id}", type="tertiary"):
+                st.session_state[JOB_KEY] = job.job_id
+                st.rerun()
+
+
+def parallel_ui(runner: JobRunner) -> None:
+    """How many jobs train at once: 1 by default; more pays on machines with spare cores or GPUs."""
+    cores = os.cpu_count() or 1
+
+    def changed() -> None:
+        runner.max_parallel = int(st.session_state["train_parallel"])
+
+    st.number_input(
+        "Jobs training at once", min_value=1, max_value=max(cores, runner.max_parallel), step=1,
+        value=runner.max_parallel, key="train_parallel", on_change=changed,
+        help=f"Further jobs wait in the queue. Each job uses the whole machine ({plural(cores, 'core')} here), so more "
+        "than one at a time only pays with many cores or several GPUs.",
+    )  # fmt: skip
