@@ -200,15 +200,15 @@ def append_history(path: Path, record: dict[str, Any]) -> None:
 def summary_lock(path: Path) -> Iterator[None]:
     """Holds the run's summary lock: one process at a time reads, changes and rewrites `summary.json`.
 
-    An advisory `flock` on a lock file beside it, released by the kernel when its holder dies, so a killed
-    worker never leaves the run locked.
+    An advisory `flock` on the run directory itself (the summary file is replaced on every write, its directory
+    is not), released by the kernel when its holder dies, so a killed worker never leaves the run locked.
     """
-    with open(path / ".summary.lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # Closing the last descriptor releases the lock.
 
 
 def update_summary(path: Path, **changes: Any) -> dict[str, Any]:

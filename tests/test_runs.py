@@ -516,3 +516,21 @@ def test_cli_usage_errors_exit_2(runs_dir: Path) -> None:
     with pytest.raises(SystemExit) as exit_info:
         runs.main(["--runs-dir", str(runs_dir), "rename", "only-an-id"])
     assert exit_info.value.code == 2
+
+
+def test_summary_updates_from_two_processes_at_once_lose_nothing(runs_dir: Path, subprocess_env: dict) -> None:
+    # A worker writing its epoch and a dashboard renaming the run: each read-change-write holds the summary lock.
+    path = runs.create_run(preset("strided"), runs_dir)
+    script = (
+        "import sys\nfrom pathlib import Path\nfrom core import runs\n"
+        "for number in range(150):\n    runs.update_summary(Path(sys.argv[1]), **{sys.argv[2] + str(number): number})"
+    )
+    writers = [
+        subprocess.Popen([sys.executable, "-c", script, str(path), prefix], env=subprocess_env, cwd=REPOSITORY_ROOT)
+        for prefix in ("worker", "dashboard")
+    ]
+    assert [writer.wait(timeout=120) for writer in writers] == [0, 0]
+    summary = runs.read_summary(path)
+    missing = [f"{prefix}{number}" for prefix in ("worker", "dashboard") for number in range(150)
+               if f"{prefix}{number}" not in summary]  # fmt: skip
+    assert missing == []

@@ -110,7 +110,7 @@ def test_short_run_loss_falls_and_events_arrive_in_order(short_run: tuple[JobSna
 
 def test_short_run_leaves_a_complete_run_directory(short_run: tuple[JobSnapshot, Path]) -> None:
     snapshot, path = short_run
-    assert sorted(item.name for item in path.iterdir() if not item.name.startswith(".")) == [
+    assert sorted(item.name for item in path.iterdir()) == [
         "config.json",
         "events.jsonl",
         "history.jsonl",

@@ -14,6 +14,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -51,11 +52,28 @@ def chromium_path() -> str:
     return CHROMIUM
 
 
+@dataclass(frozen=True)
+class Served:
+    """A running dashboard server: its base URL, its process and the file its output goes to."""
+
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
 @contextmanager
-def serve(runs_dir: Path, log_path: Path) -> Iterator[str]:
-    """Runs `streamlit run dashboard.py` on a free port over `runs_dir` until the block ends; yields its URL."""
+def serve(runs_dir: Path, log_path: Path, stop_jobs: bool = True) -> Iterator[Served]:
+    """Runs `streamlit run dashboard.py` on a free port over `runs_dir` until the block ends.
+
+    The server runs as `make run` runs it, with PYTHONFAULTHANDLER=1 so that a native crash leaves a Python stack
+    in its log. Training jobs outlive a server by design; with `stop_jobs`, those of `runs_dir` are stopped when
+    the block ends, so none outlives its test.
+    """
     port = _free_port()
-    environment = {**os.environ, "STUDIO_RUNS_DIR": str(runs_dir), "PYTHONUNBUFFERED": "1"}
+    environment = {**os.environ, "STUDIO_RUNS_DIR": str(runs_dir), "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"}
     command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"), "--server.port", str(port),
                "--server.headless", "true", "--server.fileWatcherType", "none",
                "--browser.gatherUsageStats", "false"]  # fmt: skip
@@ -76,23 +94,41 @@ def serve(runs_dir: Path, log_path: Path) -> Iterator[str]:
                 pytest.fail(f"The server did not start:\n{log.read()[-3000:]}")
             time.sleep(0.2)
         try:
-            yield url
+            yield Served(url, process, log_path)
         finally:
             process.terminate()
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
+            if stop_jobs:
+                stop_every_job(runs_dir)
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             log.seek(0)
             (ARTIFACTS / log_path.name).write_text(log.read())
 
 
+def stop_every_job(runs_dir: Path) -> None:
+    """Empties the store's queue and stops its training jobs, waiting for each to end."""
+    from core.jobs import JobRunner
+
+    runner = JobRunner(runs_dir)
+    runner.stop_all()
+    for job in runner.jobs():
+        runner.join(job.job_id, timeout=120)
+
+
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The dashboard served for the whole session over an empty run store; yields its base URL."""
-    with serve(tmp_path_factory.mktemp("e2e-runs"), tmp_path_factory.mktemp("e2e-log") / "server.log") as url:
-        yield url
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The dashboard served for the whole session over an empty run store."""
+    with serve(tmp_path_factory.mktemp("e2e-runs"), tmp_path_factory.mktemp("e2e-log") / "server.log") as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def server(served: Served) -> str:
+    """The base URL of the session's dashboard."""
+    return served.url
 
 
 @pytest.fixture(scope="session")
@@ -140,3 +176,38 @@ def wait_for_app(page: object) -> None:
 def assert_no_exception(page: object) -> None:
     exceptions = page.locator('[data-testid="stException"]')
     assert exceptions.count() == 0, exceptions.first.inner_text()
+
+
+CHART_POINTS = """() => {
+    const plot = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
+    if (!plot || !plot.data || !plot.data.length) return 0;
+    return plot.data[0].x.length;
+}"""
+
+
+def open_page(page: object, name: str, ready_text: str) -> None:
+    """Follows the sidebar link to a page and waits for a text that only the finished page shows.
+
+    The Train page reruns its live fragment every second, so "the script is not running" is no signal there.
+    """
+    page.locator('[data-testid="stSidebarNav"] a', has_text=name).first.click()
+    page.wait_for_url(f"**/{name.lower()}")
+    page.get_by_text(ready_text).first.wait_for()
+
+
+def choose(page: object, label: str, option: str) -> None:
+    page.locator('[data-testid="stSelectbox"]', has_text=label).first.click()
+    page.get_by_role("option", name=option, exact=True).click()
+    wait_for_app(page)
+
+
+def type_number(page: object, label: str, value: int) -> None:
+    field = page.get_by_label(label, exact=True)
+    field.fill(str(value))
+    field.press("Enter")
+    page.wait_for_function(f"() => document.querySelector('input[aria-label=\"{label}\"]').value === '{value}'")
+    wait_for_app(page)
+
+
+def chart_points(page: object) -> int:
+    return page.evaluate(CHART_POINTS)

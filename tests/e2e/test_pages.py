@@ -29,8 +29,8 @@ def test_deep_link_on_a_fresh_server_keeps_the_sidebar(tmp_path, page: object) -
     """The first request a new server sees is a page's URL: it still runs under dashboard.py."""
     from tests.e2e.conftest import serve
 
-    with serve(tmp_path / "runs", tmp_path / "deep-link-server.log") as url:
-        page.goto(f"{url}/train")
+    with serve(tmp_path / "runs", tmp_path / "deep-link-server.log") as served:
+        page.goto(f"{served.url}/train")
         page.get_by_text("Start training").wait_for()
         page.locator('[data-testid="stSidebar"]').get_by_text("Preset").first.wait_for()
         nav = page.locator('[data-testid="stSidebarNav"]').inner_text()

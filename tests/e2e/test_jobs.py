@@ -1,0 +1,90 @@
+"""Training jobs in a real browser: the queue across tabs and a reload, and a job that outlives its server."""
+
+from __future__ import annotations
+
+import re
+import signal
+from pathlib import Path
+
+from core.jobs import JobRunner
+from tests.e2e.conftest import (
+    CHART_POINTS,
+    assert_no_exception,
+    chart_points,
+    choose,
+    open_page,
+    screenshot,
+    serve,
+    type_number,
+    wait_for_app,
+)
+
+
+def small_job(page: object, epochs: int) -> None:
+    """The strided preset on 2,000 images in batches of 20: about a second an epoch here."""
+    choose(page, "Preset", "strided")
+    page.get_by_text("Training settings").click()
+    type_number(page, "Epochs", epochs)
+    type_number(page, "Batch size", 20)
+    type_number(page, "Training images", 2000)
+    open_page(page, "Train", f"{epochs} epochs of the first 2,000")
+
+
+def test_a_second_start_queues_with_cancel_and_survives_a_reload(server: str, page: object) -> None:
+    page.goto(server)
+    wait_for_app(page)
+    small_job(page, epochs=200)
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_function(f"() => ({CHART_POINTS})() >= 1", timeout=240_000)
+
+    # Another tab (another session) presses Start: its job waits in the queue, and that tab is told so.
+    second = page.context.new_page()
+    second.goto(f"{server}/train")
+    wait_for_app(second)
+    second.get_by_role("button", name="Start training").click()
+    second.locator('[data-testid="stMain"]').get_by_text("#1 in the queue").first.wait_for()
+    assert second.get_by_role("button", name="Cancel").is_enabled()
+    screenshot(second, "queue-1-queued")
+    # The first tab lists it too, under its own training job.
+    waiting = re.compile(r"#1 · seed · .* · waiting")
+    page.locator('[data-testid="stMain"]').get_by_text(waiting).wait_for()
+
+    # A reload starts a new session: the queued job is still there, with a Cancel button of its own.
+    second.reload()
+    wait_for_app(second)
+    second.locator('[data-testid="stMain"]').get_by_text(waiting).wait_for()
+    second.get_by_role("button", name="Cancel").first.click()
+    page.wait_for_function("() => !document.body.innerText.includes('waiting')")
+    assert_no_exception(second)
+    second.close()
+
+    page.get_by_role("button", name="Stop").click()
+    page.get_by_text("The run keeps its model and history so far.").wait_for()
+    assert_no_exception(page)
+
+
+def test_a_job_keeps_training_while_the_server_restarts(tmp_path: Path, page: object) -> None:
+    runs_dir = tmp_path / "runs"
+    with serve(runs_dir, tmp_path / "first-server.log", stop_jobs=False) as first:
+        page.goto(first.url)
+        wait_for_app(page)
+        small_job(page, epochs=25)
+        page.get_by_role("button", name="Start training").click()
+        page.wait_for_function(f"() => ({CHART_POINTS})() >= 5", timeout=240_000)
+        first.process.send_signal(signal.SIGINT)  # What Ctrl-C of `make run` sends.
+        assert first.process.wait(timeout=30) == 0
+    (job,) = JobRunner(runs_dir).jobs()
+    assert job.status == "running", job.message
+
+    with serve(runs_dir, tmp_path / "second-server.log") as second:
+        page.goto(f"{second.url}/train")
+        main = page.locator('[data-testid="stMain"]')
+        main.get_by_text(f"run `{job.job_id}` · running").first.wait_for()
+        page.wait_for_function(f"() => ({CHART_POINTS})() > 0")
+        before = chart_points(page)
+        page.wait_for_function(f"() => ({CHART_POINTS})() > {before}")  # Live again: new batches arrive.
+        screenshot(page, "restart-1-reattached")
+        page.get_by_text("Completed 25 epochs. Test loss").wait_for(timeout=240_000)
+        assert_no_exception(page)
+        screenshot(page, "restart-2-completed")
+    assert "Fatal Python error" not in first.log() + second.log()
