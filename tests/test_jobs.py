@@ -57,14 +57,23 @@ def runner(runs_dir: Path) -> Iterator[JobRunner]:
 # --- Watching ----------------------------------------------------------------------------------------------
 
 
-def test_an_idle_runner(runner: JobRunner) -> None:
+def never_sleeps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Makes the runner fail if it waits at all: `wait` must return at once when there is nothing to wait for."""
+
+    def no_sleep(seconds: float) -> None:
+        raise AssertionError(f"The runner waited ({seconds} s).")
+
+    monkeypatch.setattr(jobs.time, "sleep", no_sleep)
+
+
+def test_an_idle_runner(runner: JobRunner, monkeypatch: pytest.MonkeyPatch) -> None:
     snapshot = runner.snapshot()
     assert snapshot.status == "idle"
     assert snapshot.events == () and snapshot.next_index == 0
     assert not snapshot.active and not snapshot.finished
-    started = time.monotonic()
-    assert runner.wait(None, 0, timeout=5).status == "idle"
-    assert time.monotonic() - started < 1
+    with monkeypatch.context() as patch:
+        never_sleeps(patch)
+        assert runner.wait(None, 0, timeout=5).status == "idle"
     assert runner.stop() is False
     assert runner.jobs() == []
 
@@ -90,9 +99,9 @@ def test_a_job_trains_in_a_worker_and_wait_returns_only_new_events(runner: JobRu
     assert seen[0]["pid"] == summary["worker"]["pid"] != os.getpid()
     assert summary["process"]["pid"] not in (os.getpid(), summary["worker"]["pid"])
     # A finished job has nothing new: waiting returns at once, empty.
-    started = time.monotonic()
-    update = runner.wait(job_id, since, timeout=5)
-    assert time.monotonic() - started < 1
+    with pytest.MonkeyPatch.context() as patch:
+        never_sleeps(patch)
+        update = runner.wait(job_id, since, timeout=5)
     assert update.events == () and update.next_index == since
     assert runner.snapshot(job_id, since - 2).events == tuple(seen[-2:])
     assert runner.snapshot(job_id, 10_000).events == ()
