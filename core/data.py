@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from core.spec import SpecError
+from core.spec import LOSSES, TRAINING_NOISE_KINDS, SpecError
 
 ARRAY_NAMES = ("x_train", "y_train", "x_test", "y_test")
 ARRAY_SHAPES = {
@@ -63,8 +63,8 @@ KERAS_MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/m
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 CACHE_FILE_NAME = "mnist.npz"
 
-NOISE_KINDS = ("none", "gaussian", "salt_pepper", "block")
-LOSSES = ("binary_crossentropy", "mse")
+# Every noise `add_noise` makes: the training kinds, and "block", which the Draw page offers to erase a patch.
+NOISE_KINDS = (*TRAINING_NOISE_KINDS, "block")
 EPSILON = 1e-7  # keras.config.epsilon(), which Keras' binary crossentropy clips predictions to.
 
 Progress = Callable[[str], None]

@@ -7,15 +7,16 @@ count, encoder and decoder in their own colours. Nothing here imports TensorFlow
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from typing import Any
 
 import plotly.graph_objects as go
 
-from core.edits import fix_change
-from core.shapes import LayerShape, Shape, layer_output_shape, layer_params
-from core.spec import INPUT_SHAPE, ExperimentSpec, LayerSpec, SpecError, validate, validate_layer
+from core.shapes import LayerShape, Shape, walk_shapes
+from core.spec import INPUT_SHAPE, ExperimentSpec, LayerSpec, SpecError
+from core.validation import spec_problem
 
 INPUT_VALUES = math.prod(INPUT_SHAPE)
 PART_COLOURS = {"input": "#8a96a8", "encoder": "#4c78a8", "decoder": "#f58518", "output": "#8a96a8"}
@@ -74,27 +75,14 @@ def shape_flow(spec: ExperimentSpec) -> ShapeFlow:
     Returns:
         A `ShapeFlow`. For a valid spec every layer has its shapes; otherwise the flow stops before the first
         layer whose arguments are invalid or whose output would be empty, and `problem` holds the error that
-        `core.spec.validate` raises.
+        `core.validation.validate` raises.
     """
-    try:
-        validate(spec)
-        problem = None
-    except SpecError as error:
-        problem = error
-    places = tuple(spec.layers())
-    shapes = []
-    current: Shape = INPUT_SHAPE
-    for part, index, layer in places:
-        try:
-            validate_layer(layer, part, index)
-        except SpecError:
-            break
-        output = layer_output_shape(layer, current)
-        if min(output[:2]) < 1:
-            break
-        shapes.append(LayerShape(part, index, layer.type, current, output, layer_params(layer, current[2])))
-        current = output
-    return ShapeFlow(places, tuple(shapes), problem)
+    shapes: list[LayerShape] = []
+    # The walk stops with an error at the first layer it cannot compute; `problem` already says what is wrong.
+    with contextlib.suppress(SpecError):
+        for layer_shape in walk_shapes(spec):
+            shapes.append(layer_shape)
+    return ShapeFlow(tuple(spec.layers()), tuple(shapes), spec_problem(spec))
 
 
 def format_shape(shape: Shape) -> str:
@@ -164,7 +152,7 @@ def flow_rows(flow: ShapeFlow) -> list[dict[str, Any]]:
     layer a suggested fix changes ("fix: output_padding"). Layers the flow did not reach show "?" for their shape.
     """
     problem = flow.problem
-    change = fix_change(problem) if problem is not None else None
+    fix = problem.fix if problem is not None else None
     bottleneck = flow.bottleneck_shape
     last_encoder = max((index for part, index, _ in flow.places if part == "encoder"), default=None)
     rows = [_row("Input", "image", INPUT_SHAPE, 0, "")]
@@ -180,8 +168,8 @@ def flow_rows(flow: ShapeFlow) -> list[dict[str, Any]]:
                 notes.append(f"⚠ not {format_shape(INPUT_SHAPE)}")
             else:
                 notes.append("⚠")
-        if change is not None and (change.part, change.index) == (part, index):
-            notes.append(f"fix: {change.argument}")
+        if fix is not None and (fix.part, fix.index) == (part, index):
+            notes.append(f"fix: {fix.argument}")
         rows.append(
             _row(
                 location_label(part, index),

@@ -7,9 +7,7 @@ named as in `SpecError`: part "encoder", "decoder" or "output", and a zero-based
 
 from __future__ import annotations
 
-import ast
-import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from core.spec import (
@@ -17,6 +15,7 @@ from core.spec import (
     LAYER_TYPES,
     MAX_LAYERS_PER_PART,
     ExperimentSpec,
+    Fix,
     LayerSpec,
     SpecError,
     describe_location,
@@ -25,19 +24,6 @@ from core.spec import (
 PARTS = ("encoder", "decoder")
 OUTPUT_TYPES = ("Conv2D", "Conv2DTranspose")
 DEFAULT_FILTERS = 16
-
-
-@dataclass(frozen=True)
-class ArgumentChange:
-    """One argument of one layer set to a new value, e.g. the change a `SpecError.fix` suggests."""
-
-    part: str
-    index: int | None
-    argument: str
-    value: Any
-
-    def describe(self) -> str:
-        return f"set {self.argument}={self.value!r} on {describe_location(self.part, self.index)}"
 
 
 def new_layer(layer_type: str, channels: int = DEFAULT_FILTERS) -> LayerSpec:
@@ -100,23 +86,22 @@ def layer_at(spec: ExperimentSpec, part: str, index: int | None) -> LayerSpec:
     Raises:
         SpecError: if there is no such place.
     """
-    if part == "output":
-        return spec.output
-    layers = _layers(spec, part)
-    if index is None or not 0 <= index < len(layers):
-        raise SpecError(
-            f"Invalid layer index for the {part}. Expected 0 to {len(layers) - 1}. Received index={index!r}.",
-            part=part,
-            index=index,
-        )
-    return layers[index]
+    if part != "output":
+        layers = _layers(spec, part)
+        if index is None or not 0 <= index < len(layers):
+            raise SpecError(
+                f"Invalid layer index for the {part}. Expected 0 to {len(layers) - 1}. Received index={index!r}.",
+                part=part,
+                index=index,
+            )
+    return spec.layer_at(part, index)
 
 
 def set_argument(spec: ExperimentSpec, part: str, index: int | None, argument: str, value: Any) -> ExperimentSpec:
     """The spec with one argument of one layer changed; `argument="type"` changes the layer's type.
 
-    Values are not checked here: `core.spec.validate` reports a bad value at its layer and argument, which is
-    how the Build page shows it.
+    Values are not checked here: `core.validation.validate` reports a bad value at its layer and argument, which
+    is how the Build page shows it.
 
     Raises:
         SpecError: if there is no such place, or the layer's type does not take `argument`.
@@ -186,7 +171,7 @@ def remove_layer(spec: ExperimentSpec, part: str, index: int) -> ExperimentSpec:
             f"Invalid {part}. Expected at least one layer. Removing {describe_location(part, index)} would empty it.",
             part=part,
             index=index,
-            fix=f"add another layer to the {part} first",
+            hint=f"add another layer to the {part} first",
         )
     del layers[index]
     return replace(spec, **{part: tuple(layers)})
@@ -218,44 +203,13 @@ def same_architecture(first: ExperimentSpec, second: ExperimentSpec) -> bool:
     return (first.encoder, first.decoder, first.output) == (second.encoder, second.decoder, second.output)
 
 
-# Fixes read like "set output_padding=1 on decoder layer 2", "set activation='sigmoid' on the output layer, or
-# use loss='mse'" or, for a fault at a known layer, "set strides=1 or dilation_rate=1".
-_FIX = re.compile(
-    r"^set (?P<argument>\w+)=(?P<value>'[^']*'|None|-?\d+)"
-    r"(?: on (?:the )?(?:(?P<part>encoder|decoder) layer (?P<number>\d+)|(?P<output>output layer)))?\b"
-)
-
-
-def fix_change(error: SpecError) -> ArgumentChange | None:
-    """The argument change that `error.fix` suggests, when it names one argument and value.
-
-    The fix's own place ("on decoder layer 2") wins; a fix without one applies where the error is.
-
-    Returns:
-        The change, or None when the fix is absent or is advice rather than one value
-        ("raise strides or lower output_padding").
-    """
-    match = _FIX.match(error.fix or "")
-    if match is None:
-        return None
-    if match["part"]:
-        part, index = match["part"], int(match["number"]) - 1
-    elif match["output"]:
-        part, index = "output", None
-    elif error.part in (*PARTS, "output"):
-        part, index = error.part, error.index
-    else:
-        return None
-    return ArgumentChange(part, index, match["argument"], ast.literal_eval(match["value"]))
-
-
-def apply_change(spec: ExperimentSpec, change: ArgumentChange) -> ExperimentSpec:
-    """The spec with `change` made.
+def apply_fix(spec: ExperimentSpec, fix: Fix) -> ExperimentSpec:
+    """The spec with the argument change of `fix` (a `SpecError.fix`) made.
 
     Raises:
-        SpecError: if the change names no layer of the spec or an argument its type does not take.
+        SpecError: if the fix names no layer of the spec or an argument its type does not take.
     """
-    return set_argument(spec, change.part, change.index, change.argument, change.value)
+    return set_argument(spec, fix.part, fix.index, fix.argument, fix.value)
 
 
 def _check_type(layer_type: Any, allowed: tuple[str, ...], where: str = "a layer") -> None:

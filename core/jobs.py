@@ -45,7 +45,8 @@ from typing import Any
 from core import runs
 from core.data import split_validation
 from core.events import EventReader, EventWriter
-from core.spec import TRAIN_IMAGES, ExperimentSpec, SpecError, validate
+from core.spec import TRAIN_IMAGES, ExperimentSpec, SpecError
+from core.validation import validate
 
 ACTIVE_STATUSES = ("preparing", "running", "stopping")
 FINAL_STATUSES = ("completed", "stopped", "failed", "interrupted", "cancelled")

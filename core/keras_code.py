@@ -8,8 +8,11 @@ the ones `core.model` gives, so summaries read the same. Generating the code doe
 
 from __future__ import annotations
 
-from core.shapes import infer_shapes
-from core.spec import INPUT_SHAPE, TRAIN_IMAGES, ExperimentSpec, LayerSpec, layer_name, validate
+import math
+
+from core.shapes import describe_shape, infer_shapes
+from core.spec import INPUT_SHAPE, ExperimentSpec, LayerSpec, layer_name
+from core.validation import validate
 
 OPTIMIZER_NAMES = {"adam": "Adam", "adamw": "AdamW", "nadam": "Nadam", "rmsprop": "RMSprop", "sgd": "SGD"}
 # Keras' own defaults, left out of the code; `padding` is always written because it decides the shapes here.
@@ -51,8 +54,8 @@ def keras_code(spec: ExperimentSpec) -> str:
         "import keras",
         "from keras import layers",
         "",
-        f"# The encoder squeezes a 28x28x1 digit into a {_shape(bottleneck)} code "
-        f"({report.bottleneck_size:,} values for {_size(INPUT_SHAPE):,} pixels).",
+        f"# The encoder squeezes a 28x28x1 digit into a {describe_shape(bottleneck)} code "
+        f"({report.bottleneck_size:,} values for {math.prod(INPUT_SHAPE):,} pixels).",
         f'image = keras.Input(shape={INPUT_SHAPE}, name="image")',
         "features = image",
     ]
@@ -118,8 +121,7 @@ def _compile_lines(spec: ExperimentSpec) -> list[str]:
     lines = []
     learning_rate = _literal(training.learning_rate)
     if training.learning_rate_schedule == "cosine":
-        images = int(TRAIN_IMAGES * (1 - training.validation_split))
-        steps = -(-images // training.batch_size) * training.epochs
+        images, steps = training.train_images(), training.total_steps()
         lines += [
             f"# Cosine decay to zero over all {steps:,} training steps "
             f"({training.epochs} epochs of {images:,} images in batches of {training.batch_size}).",
@@ -167,15 +169,6 @@ def _fit_lines(spec: ExperimentSpec) -> list[str]:
 def _literal(value: object) -> str:
     # Double quotes, as keras-io and ruff format write strings.
     return f'"{value}"' if isinstance(value, str) else repr(value)
-
-
-def _shape(shape: tuple[int, ...]) -> str:
-    return "x".join(str(size) for size in shape)
-
-
-def _size(shape: tuple[int, ...]) -> int:
-    height, width, channels = shape
-    return height * width * channels
 
 
 def _batch_shape(shape: tuple[int, int, int]) -> str:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from core.spec import INPUT_SHAPE, TRAIN_IMAGES, ExperimentSpec, LayerSpec, TrainingSpec, layer_name, validate
+from core.spec import INPUT_SHAPE, ExperimentSpec, LayerSpec, TrainingSpec, layer_name
+from core.validation import validate
 
 OPTIMIZER_CLASSES = {
     "adam": keras.optimizers.Adam,
@@ -65,10 +66,10 @@ def compile_model(model: keras.Model, training: TrainingSpec, steps_per_epoch: i
     """Compiles `model` with the optimizer, learning rate (and its schedule) and loss of `training`."""
     learning_rate = training.learning_rate
     if training.learning_rate_schedule == "cosine":
-        # Without a step count (a model built only to be inspected) assume all 60,000 images, split as set.
-        images = int(TRAIN_IMAGES * (1 - training.validation_split))
-        steps = steps_per_epoch or -(-images // training.batch_size)
-        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps * training.epochs)
+        # Without a step count (a model built only to be inspected) this assumes all 60,000 images, split as set.
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            learning_rate, decay_steps=training.total_steps(steps_per_epoch)
+        )
     optimizer = OPTIMIZER_CLASSES[training.optimizer](learning_rate=learning_rate)
     model.compile(optimizer=optimizer, loss=training.loss)
 

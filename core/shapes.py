@@ -1,13 +1,15 @@
 """Shape inference in plain Python, exactly as Keras computes it, for instant feedback without TensorFlow.
 
-`infer_shapes` walks a spec layer by layer and returns every output shape and parameter count. When the
-model cannot be built, or its output is not 28x28x1, it raises `SpecError` naming the layer at fault and,
-where one exists, a concrete one-argument fix found by trying the nearby alternatives.
+`walk_shapes` goes through a spec layer by layer from the 28x28x1 input, and `infer_shapes` collects every output
+shape and parameter count. Both stop with a `SpecError` naming the layer at fault when a layer cannot be built
+(an invalid argument, or an output that would be empty). Whether the model's output is 28x28x1 again, and which
+change would make it so, is decided by `core.validation`, which imports this module (never the reverse).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 from core.spec import INPUT_SHAPE, ExperimentSpec, LayerSpec, SpecError, describe_location, validate_layer
 
@@ -116,91 +118,53 @@ def layer_params(layer: LayerSpec, input_channels: int) -> int:
     return layer.kernel_size * layer.kernel_size * input_channels * layer.filters + layer.filters
 
 
-def _walk(spec: ExperimentSpec) -> ShapeReport:
-    shapes = []
+def walk_shapes(spec: ExperimentSpec) -> Iterator[LayerShape]:
+    """Each layer's shapes and parameters in order, from the input on: encoder, decoder, then output.
+
+    A generator, so a caller that draws the flow of an invalid spec keeps the layers before the one at fault.
+
+    Args:
+        spec: any spec; each layer's arguments are checked (`core.spec.validate_layer`) before its shapes.
+
+    Yields:
+        One `LayerShape` per layer.
+
+    Raises:
+        SpecError: at the first layer whose arguments are invalid or whose output would be empty.
+    """
     current: Shape = INPUT_SHAPE
     for part, index, layer in spec.layers():
+        validate_layer(layer, part, index)  # The formulas below assume valid arguments.
         output = layer_output_shape(layer, current)
         if min(output[:2]) < 1:
             raise SpecError(
                 f"Invalid {describe_location(part, index)} ({layer.type}): its input is "
-                f"{_format(current)} and its output would be {output[0]}x{output[1]}, which is empty. "
+                f"{describe_shape(current)} and its output would be {output[0]}x{output[1]}, which is empty. "
                 f"Received {_describe_arguments(layer)}.",
                 part=part,
                 index=index,
                 argument="kernel_size" if layer.type != "MaxPooling2D" else "pool_size",
             )
-        shapes.append(LayerShape(part, index, layer.type, current, output, layer_params(layer, current[2])))
+        yield LayerShape(part, index, layer.type, current, output, layer_params(layer, current[2]))
         current = output
-    return ShapeReport(tuple(shapes))
 
 
 def infer_shapes(spec: ExperimentSpec) -> ShapeReport:
-    """Every layer's output shape and parameters, checking that the model maps 28x28x1 back to 28x28x1.
+    """Every layer's output shape and parameters, as `walk_shapes` finds them.
 
-    Arguments are assumed valid (see `core.spec.validate_layer`); this checks only the flow of shapes.
+    This does not check that the output is 28x28x1: `core.validation.validate` does, and suggests a fix.
 
     Returns:
         A `ShapeReport` with one `LayerShape` per layer: encoder, decoder, then output.
 
     Raises:
-        SpecError: if a layer's output would be empty, or the model's output is not 28x28x1. The error names
-            where the decoder ends and, where a single argument change fixes it, that change.
+        SpecError: if a layer's arguments are invalid or its output would be empty, naming the layer.
     """
-    report = _walk(spec)
-    output_shape = report.layers[-1].output_shape
-    if output_shape != INPUT_SHAPE:
-        decoder_end = [layer for layer in report.layers if layer.part == "decoder"][-1].output_shape
-        fix = suggest_fix(spec)
-        message = (
-            f"Invalid architecture: the output is {_format(output_shape)} but must match the input, "
-            f"{_format(INPUT_SHAPE)}. The encoder ends at {_format(report.bottleneck_shape)}, the decoder at "
-            f"{_format(decoder_end)}."
-        )
-        message += f" Fix: {fix}." if fix else " Change the decoder so that it grows back to 28x28."
-        raise SpecError(message, part="output", fix=fix)
-    return report
+    return ShapeReport(tuple(walk_shapes(spec)))
 
 
-def suggest_fix(spec: ExperimentSpec) -> str | None:
-    """One argument change, in words, that makes the output 28x28x1, or None if no single change does.
-
-    Tries the changes users most often need, in order: `output_padding` on a strided transpose, `padding`,
-    then `kernel_size` (nearest the current size first), first in the decoder (last layers first), then the output
-    layer, then the encoder. Changes that `validate_layer` rejects are never suggested.
-    """
-    candidates: list[tuple[str, int | None, str, object]] = []
-    places = [*reversed([("decoder", index) for index in range(len(spec.decoder))]), ("output", None)]
-    places += [("encoder", index) for index in reversed(range(len(spec.encoder)))]
-    for part, index in places:
-        layer = spec.layer_at(part, index)
-        if layer.type == "Conv2DTranspose" and layer.strides > 1:
-            candidates += [(part, index, "output_padding", value) for value in range(layer.strides)]
-    for part, index in places:
-        layer = spec.layer_at(part, index)
-        if layer.type != "UpSampling2D":
-            candidates += [(part, index, "padding", value) for value in ("same", "valid")]
-    for part, index in places:
-        layer = spec.layer_at(part, index)
-        if layer.has_weights:
-            nearest_first = sorted(range(1, 8), key=lambda size: abs(size - layer.kernel_size))
-            candidates += [(part, index, "kernel_size", value) for value in nearest_first]
-    for part, index, argument, value in candidates:
-        layer = spec.layer_at(part, index)
-        if getattr(layer, argument) == value:
-            continue
-        changed_layer = replace(layer, **{argument: value})
-        try:
-            validate_layer(changed_layer, part, index)  # A change Keras would reject is no fix.
-            report = _walk(spec.with_layer(part, index, changed_layer))
-        except SpecError:
-            continue
-        if report.layers[-1].output_shape == INPUT_SHAPE:
-            return f"set {argument}={value!r} on {describe_location(part, index)}"
-    return None
-
-
-def _format(shape: Shape) -> str:
+def describe_shape(shape: Shape) -> str:
+    """A shape as error messages and generated code write it: (22, 22, 8) -> "22x22x8"."""
     return "x".join(str(size) for size in shape)
 
 

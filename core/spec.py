@@ -1,9 +1,10 @@
-"""The experiment as plain data: layers, training settings, presets and their validation.
+"""The experiment as plain data: layers, training settings and the checks of their arguments.
 
 An `ExperimentSpec` is a frozen dataclass with a JSON round trip that uses Keras' own argument names, so the
 same object names a run, keys Streamlit's caches and rebuilds a model. Nothing here imports TensorFlow.
-Validation raises `SpecError` (a `ValueError`) in Keras' voice: which layer, which argument, what was expected
-and what was received.
+Checks raise `SpecError` (a `ValueError`) in Keras' voice: which layer, which argument, what was expected
+and what was received. They are cheap and need no shapes: whether the layers fit together, and the fix when they
+do not, is `core.validation`'s job, which builds on `core.shapes`; neither is imported here.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ INTERPOLATIONS = ("nearest", "bilinear")
 LEARNING_RATE_SCHEDULES = ("constant", "cosine")
 OPTIMIZERS = ("adam", "adamw", "nadam", "rmsprop", "sgd")
 LOSSES = ("binary_crossentropy", "mse")
-NOISE_KINDS = ("none", "gaussian", "salt_pepper")
+# Noise a training run may add to its inputs. `core.data.NOISE_KINDS` has one more, for the Draw page only.
+TRAINING_NOISE_KINDS = ("none", "gaussian", "salt_pepper")
 
 INPUT_SHAPE = (28, 28, 1)
 TRAIN_IMAGES = 60_000
@@ -60,14 +62,37 @@ LAYER_ARGUMENTS: dict[str, tuple[str, ...]] = {
 }
 
 
+@dataclass(frozen=True)
+class Fix:
+    """A change that cures a `SpecError`: one argument of one layer set to one value.
+
+    Attributes:
+        part: "encoder", "decoder" or "output".
+        index: zero-based layer index within `part`; None for the output layer.
+        argument: the Keras argument to change, e.g. "output_padding".
+        value: its new value.
+    """
+
+    part: str
+    index: int | None
+    argument: str
+    value: Any
+
+    def describe(self) -> str:
+        """The change in words: "set output_padding=1 on decoder layer 2"."""
+        return f"set {self.argument}={self.value!r} on {describe_location(self.part, self.index)}"
+
+
 class SpecError(ValueError):
-    """An invalid experiment spec, with where the fault is and, when one is known, a concrete fix.
+    """An invalid experiment spec, with where the fault is and, when one is known, what cures it.
 
     Attributes:
         part: "encoder", "decoder", "output", "training" or "spec".
         index: zero-based layer index within `part`, or None.
         argument: the argument at fault, or None.
-        fix: a suggested change in words, or None.
+        fix: the one argument change that cures the fault, or None when no single change is known.
+        hint: advice in words, for another way out beside `fix` ("use loss='mse'") or when there is no `fix`
+            ("raise strides or lower output_padding"), or None.
     """
 
     def __init__(
@@ -77,13 +102,25 @@ class SpecError(ValueError):
         part: str = "spec",
         index: int | None = None,
         argument: str | None = None,
-        fix: str | None = None,
+        fix: Fix | None = None,
+        hint: str | None = None,
     ) -> None:
         super().__init__(message)
         self.part = part
         self.index = index
         self.argument = argument
         self.fix = fix
+        self.hint = hint
+
+    @property
+    def suggestion(self) -> str | None:
+        """The fix and the hint in words, e.g. "set activation='sigmoid' on output layer, or use loss='mse'"."""
+        words = []
+        if self.fix is not None:
+            words.append(self.fix.describe())
+        if self.hint:
+            words.append(self.hint)
+        return ", or ".join(words) or None
 
 
 _SNAKE_NAMES = {
@@ -254,6 +291,31 @@ class TrainingSpec:
             "seed": self.seed,
         }
 
+    def train_images(self, images: int = TRAIN_IMAGES) -> int:
+        """How many of `images` are left for training once `validation_split` holds out the last fraction.
+
+        Args:
+            images: the images given to `fit`; by default all 60,000 MNIST training images.
+
+        Returns:
+            The size of the training part, rounded down as Keras' `fit(validation_split=...)` rounds it.
+        """
+        return int(images * (1 - self.validation_split))
+
+    def total_steps(self, steps_per_epoch: int | None = None) -> int:
+        """Batches over all epochs: the steps over which a "cosine" schedule decays the learning rate to zero.
+
+        Args:
+            steps_per_epoch: batches per epoch; by default, those of all 60,000 training images less the
+                validation split.
+
+        Returns:
+            `steps_per_epoch` times `epochs`.
+        """
+        if not steps_per_epoch:
+            steps_per_epoch = -(-self.train_images() // self.batch_size)  # Rounded up: the last batch is smaller.
+        return steps_per_epoch * self.epochs
+
     @classmethod
     def from_dict(cls, data: Any) -> TrainingSpec:
         """Reads settings written by `to_dict`; missing settings take their defaults."""
@@ -297,7 +359,10 @@ class ExperimentSpec:
 
     @classmethod
     def from_dict(cls, data: Any) -> ExperimentSpec:
-        """Reads and validates a spec written by `to_dict`.
+        """Reads a spec written by `to_dict` and checks its arguments with `validate_arguments`.
+
+        Whether the layers fit together is not checked here (a run listing reads every stored spec, and shapes
+        cost more): `core.validation.validate` checks the whole spec.
 
         Raises:
             SpecError: for any unknown key, wrong type or invalid value, naming where it is.
@@ -327,12 +392,16 @@ class ExperimentSpec:
             )
         except TypeError as error:  # A wrongly nested value, e.g. noise given as a number.
             raise SpecError(f"Invalid spec: {error}.") from error
-        validate(spec)
+        validate_arguments(spec)
         return spec
 
     @classmethod
     def from_json(cls, text: str) -> ExperimentSpec:
-        """Parses JSON text and reads it with `from_dict`."""
+        """Parses JSON text and reads it with `from_dict`.
+
+        Raises:
+            SpecError: for text that is not JSON, and as `from_dict` does.
+        """
         try:
             data = json.loads(text)
         except json.JSONDecodeError as error:
@@ -379,7 +448,7 @@ def _reject_unknown(data: dict[str, Any], known: list[str], what: str, part: str
             )
 
 
-# --- Validation -------------------------------------------------------------------------------------------
+# --- Argument checks --------------------------------------------------------------------------------------
 
 
 def _is_integer(value: Any) -> bool:
@@ -388,6 +457,11 @@ def _is_integer(value: Any) -> bool:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _fix(part: str, index: int | None, argument: str, value: Any) -> Fix | None:
+    # A layer checked without a place in a spec (part "spec") has no place to apply a change to.
+    return Fix(part, index, argument, value) if part in ("encoder", "decoder", "output") else None
 
 
 def _fail(argument: str, where: str, expected: str, value: Any, part: str, index: int | None) -> SpecError:
@@ -440,7 +514,8 @@ def validate_layer(layer: LayerSpec, part: str = "spec", index: int | None = Non
                 part=part,
                 index=index,
                 argument="dilation_rate",
-                fix="set strides=1 or dilation_rate=1",
+                fix=_fix(part, index, "strides", 1),
+                hint="set dilation_rate=1",
             )
     if layer.type == "Conv2DTranspose" and layer.output_padding is not None:
         value = layer.output_padding
@@ -454,7 +529,7 @@ def validate_layer(layer: LayerSpec, part: str = "spec", index: int | None = Non
                 part=part,
                 index=index,
                 argument="output_padding",
-                fix="raise strides or lower output_padding",
+                hint="raise strides or lower output_padding",
             )
         effective_kernel = (layer.kernel_size - 1) * layer.dilation_rate + 1
         if layer.padding == "same" and value == 0 and effective_kernel % 2 == 0:
@@ -470,7 +545,8 @@ def validate_layer(layer: LayerSpec, part: str = "spec", index: int | None = Non
                 part=part,
                 index=index,
                 argument="output_padding",
-                fix="set output_padding=None, or use an odd kernel_size",
+                fix=_fix(part, index, "output_padding", None),
+                hint="use an odd kernel_size",
             )
     if layer.type == "MaxPooling2D":
         _check_integer(layer, "pool_size", 1, 28, part, index)
@@ -507,8 +583,8 @@ def validate_training(training: TrainingSpec) -> None:
     if not _is_number(training.validation_split) or not 0 <= training.validation_split < 1:
         raise fail("validation_split", "a number in [0, 1)", training.validation_split)
     noise = training.noise
-    if noise.kind not in NOISE_KINDS:
-        raise fail("noise.kind", f"one of {list(NOISE_KINDS)}", noise.kind)
+    if noise.kind not in TRAINING_NOISE_KINDS:
+        raise fail("noise.kind", f"one of {list(TRAINING_NOISE_KINDS)}", noise.kind)
     if not _is_number(noise.amount) or not 0 <= noise.amount <= 1:
         raise fail("noise.amount", "a number in [0, 1]", noise.amount)
     if noise.kind != "none" and noise.amount == 0:
@@ -517,14 +593,14 @@ def validate_training(training: TrainingSpec) -> None:
         raise fail("seed", "an integer from 0 to 2**31 - 1", training.seed)
 
 
-def validate(spec: ExperimentSpec) -> None:
-    """Checks every argument and the shape flow: the output must be 28x28x1.
+def validate_arguments(spec: ExperimentSpec) -> None:
+    """Checks every argument of the spec: its name, each part's length, each layer, the output layer and training.
+
+    Shapes are not checked here; `core.validation.validate` checks them after these.
 
     Raises:
-        SpecError: the first problem found, with where it is and, for shapes, a concrete fix.
+        SpecError: the first problem found, with where it is and, where one argument change cures it, that fix.
     """
-    from core.shapes import infer_shapes  # Shapes import this module; import late to avoid a cycle.
-
     if not isinstance(spec.name, str) or not 1 <= len(spec.name) <= 64:
         raise SpecError(
             f"Invalid value for `name`. Expected a string of 1 to 64 characters. Received name={spec.name!r}.",
@@ -536,7 +612,7 @@ def validate(spec: ExperimentSpec) -> None:
             raise SpecError(
                 f"Invalid {part}. Expected at least one layer. Received an empty {part}.",
                 part=part,
-                fix=f"add a layer to the {part}",
+                hint=f"add a layer to the {part}",
             )
         if len(layers) > MAX_LAYERS_PER_PART:
             raise SpecError(
@@ -558,7 +634,7 @@ def validate(spec: ExperimentSpec) -> None:
             f"grayscale input. Received filters={spec.output.filters!r}.",
             part="output",
             argument="filters",
-            fix="set filters=1 on the output layer",
+            fix=Fix("output", None, "filters", 1),
         )
     validate_training(spec.training)
     if spec.training.loss == "binary_crossentropy" and spec.output.activation != "sigmoid":
@@ -568,6 +644,6 @@ def validate(spec: ExperimentSpec) -> None:
             f"Received activation={spec.output.activation!r}.",
             part="output",
             argument="activation",
-            fix="set activation='sigmoid' on the output layer, or use loss='mse'",
+            fix=Fix("output", None, "activation", "sigmoid"),
+            hint="use loss='mse'",
         )
-    infer_shapes(spec)

@@ -24,8 +24,9 @@ from core.jobs import JobRunner
 from core.presets import PRESETS, preset
 from core.runs import DEFAULT_RUNS_DIR
 from core.shapes import infer_shapes
-from core.spec import TRAIN_IMAGES, ExperimentSpec, SpecError, layer_name, validate
+from core.spec import TRAIN_IMAGES, ExperimentSpec, SpecError, layer_name
 from core.text import plural
+from core.validation import validate
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -60,6 +61,7 @@ def resolve_spec(arguments: argparse.Namespace) -> ExperimentSpec:
             raise SpecError(f"Cannot read config file {arguments.config}: {reason}.") from error
         try:
             spec = ExperimentSpec.from_json(text)
+            validate(spec)  # `from_json` checks only the arguments; the layers must also fit together.
         except SpecError as error:
             raise SpecError(f"{arguments.config}: {error}", part=error.part, index=error.index) from error
     else:

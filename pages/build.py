@@ -16,7 +16,7 @@ from core.keras_code import keras_code
 from core.presets import preset
 from core.spec import INPUT_SHAPE
 from ui import state
-from ui.architecture_editor import apply_change, architecture_editor_ui, base_preset, reset_to_preset
+from ui.architecture_editor import apply_fix, architecture_editor_ui, base_preset, reset_to_preset
 from ui.entry import require_entry_script
 
 require_entry_script()
@@ -42,14 +42,13 @@ if problem is None:
     st.page_link("pages/train.py", label=f"Valid: {route}. Train it", icon=":material/check_circle:")
 else:
     message = str(problem)
-    if problem.fix and "Fix:" not in message:
-        message += f" Fix: {problem.fix}."
+    if problem.suggestion and "Fix:" not in message:  # A shape error already names its fix.
+        message += f" Fix: {problem.suggestion}."
     st.error(message, icon=":material/error:")
-    change = edits.fix_change(problem)
-    if change is not None:
+    if problem.fix is not None:
         st.button(
-            f"Apply the fix: {change.describe()}", icon=":material/auto_fix_high:", key="build_apply_fix",
-            on_click=apply_change, args=(change,), type="primary",
+            f"Apply the fix: {problem.fix.describe()}", icon=":material/auto_fix_high:", key="build_apply_fix",
+            on_click=apply_fix, args=(problem.fix,), type="primary",
         )  # fmt: skip
     st.page_link(
         "pages/train.py", label="Training is disabled until the architecture is valid", icon=":material/block:",

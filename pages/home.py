@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from core.shapes import infer_shapes
+from core.shapes import describe_shape
 from core.spec import SpecError
+from core.validation import check_shapes
 from ui import state
 from ui.entry import require_entry_script
 
@@ -22,10 +23,10 @@ architecture, model = st.columns(2)
 with architecture, st.container(border=True):
     st.subheader("Experiment")
     try:
-        report = infer_shapes(spec)
+        report = check_shapes(spec)
         st.metric("Preset / architecture", spec.name)
         st.write(
-            f"{report.params:,} parameters · bottleneck {'x'.join(map(str, report.bottleneck_shape))} "
+            f"{report.params:,} parameters · bottleneck {describe_shape(report.bottleneck_shape)} "
             f"({report.bottleneck_size:,} values for 784 pixels) · {spec.training.epochs} epochs, "
             f"batch {spec.training.batch_size}"
         )

@@ -1,4 +1,4 @@
-"""Architecture edits as pure functions, and suggested fixes read back from real validation errors."""
+"""Architecture edits as pure functions, and the fixes real validation errors carry, applied."""
 
 from __future__ import annotations
 
@@ -9,12 +9,10 @@ import pytest
 
 from core.edits import (
     DEFAULT_FILTERS,
-    ArgumentChange,
     add_layer,
-    apply_change,
+    apply_fix,
     change_type,
     duplicate_layer,
-    fix_change,
     layer_at,
     move_layer,
     new_layer,
@@ -27,14 +25,15 @@ from core.shapes import infer_shapes
 from core.spec import (
     MAX_LAYERS_PER_PART,
     ExperimentSpec,
+    Fix,
     LayerSpec,
     SpecError,
     conv2d,
     conv2d_transpose,
     max_pooling2d,
     up_sampling2d,
-    validate,
 )
+from core.validation import validate
 
 SEED = preset("seed")
 
@@ -186,27 +185,27 @@ def validation_error(spec: ExperimentSpec) -> SpecError:
 @pytest.mark.parametrize(
     ("spec", "change"),
     [
-        (set_argument(SEED, "decoder", 2, "kernel_size", 4), ArgumentChange("decoder", 2, "kernel_size", 3)),
-        (remove_layer(SEED, "decoder", 2), ArgumentChange("encoder", 2, "padding", "same")),
+        (set_argument(SEED, "decoder", 2, "kernel_size", 4), Fix("decoder", 2, "kernel_size", 3)),
+        (remove_layer(SEED, "decoder", 2), Fix("encoder", 2, "padding", "same")),
         (
             set_argument(preset("strided"), "decoder", 0, "padding", "valid"),
-            ArgumentChange("decoder", 0, "padding", "same"),
+            Fix("decoder", 0, "padding", "same"),
         ),
         (
             set_argument(SEED, "output", None, "activation", "relu"),
-            ArgumentChange("output", None, "activation", "sigmoid"),
+            Fix("output", None, "activation", "sigmoid"),
         ),
-        (set_argument(SEED, "output", None, "filters", 3), ArgumentChange("output", None, "filters", 1)),
+        (set_argument(SEED, "output", None, "filters", 3), Fix("output", None, "filters", 1)),
         (
             set_argument(preset("strided"), "encoder", 0, "dilation_rate", 2),
-            ArgumentChange("encoder", 0, "strides", 1),
+            Fix("encoder", 0, "strides", 1),
         ),
     ],
 )
-def test_fix_change_reads_the_suggested_fix(spec: ExperimentSpec, change: ArgumentChange) -> None:
+def test_validation_errors_carry_their_fix(spec: ExperimentSpec, change: Fix) -> None:
     error = validation_error(spec)
-    assert fix_change(error) == change
-    assert change.describe() in error.fix or error.fix.startswith(f"set {change.argument}=")
+    assert error.fix == change
+    assert error.suggestion.startswith(change.describe())
 
 
 @pytest.mark.parametrize(
@@ -219,7 +218,7 @@ def test_fix_change_reads_the_suggested_fix(spec: ExperimentSpec, change: Argume
     ],
 )
 def test_applying_a_shape_or_argument_fix_makes_the_spec_valid(spec: ExperimentSpec) -> None:
-    fixed = apply_change(spec, fix_change(validation_error(spec)))
+    fixed = apply_fix(spec, validation_error(spec).fix)
     validate(fixed)
 
 
@@ -231,4 +230,4 @@ def test_applying_a_shape_or_argument_fix_makes_the_spec_valid(spec: ExperimentS
     ],
 )
 def test_advice_that_is_not_one_change_gives_none(spec: ExperimentSpec) -> None:
-    assert fix_change(validation_error(spec)) is None
+    assert validation_error(spec).fix is None

@@ -179,7 +179,7 @@ def test_build_page_modules_do_not_import_tensorflow() -> None:
     # A fresh interpreter: this test process may already hold TensorFlow from other tests.
     script = (
         "import sys\n"
-        "import core.diagram, core.edits, core.keras_code, ui.validation\n"
+        "import core.diagram, core.edits, core.keras_code, core.validation\n"
         "from core.presets import PRESETS\n"
         "for spec in PRESETS.values():\n"
         "    core.keras_code.keras_code(spec); core.diagram.flow_figure(core.diagram.shape_flow(spec))\n"

@@ -13,6 +13,7 @@ from core.presets import PRESETS, preset
 from core.spec import (
     LAYER_ARGUMENTS,
     ExperimentSpec,
+    Fix,
     LayerSpec,
     NoiseSpec,
     SpecError,
@@ -169,6 +170,22 @@ def test_layers_lists_encoder_decoder_then_output() -> None:
     assert spec.layers()[-1][2] is spec.output
 
 
+@pytest.mark.parametrize(
+    ("changes", "train_images", "total_steps"),
+    [
+        ({}, 48_000, 48 * 25),  # The seed's settings: batches of 1,000 over 25 epochs.
+        ({"batch_size": 128, "epochs": 2}, 48_000, 375 * 2),
+        ({"batch_size": 250, "validation_split": 0.0, "epochs": 3}, 60_000, 240 * 3),
+        ({"batch_size": 7_000, "validation_split": 0.5, "epochs": 1}, 30_000, 5),  # The last batch is smaller.
+    ],
+)
+def test_training_steps(changes: dict[str, Any], train_images: int, total_steps: int) -> None:
+    training = preset("seed").with_training(**changes).training
+    assert training.train_images() == train_images
+    assert training.total_steps() == total_steps
+    assert training.total_steps(steps_per_epoch=7) == 7 * training.epochs
+
+
 def test_unknown_preset() -> None:
     with pytest.raises(SpecError) as error:
         preset("vae")
@@ -236,7 +253,8 @@ class Case:
     part: str = "encoder"
     index: int | None = 1
     argument: str | None = None
-    fix: str | None = None
+    fix: Fix | None = None
+    hint: str | None = None
 
 
 # Every integer argument of every layer type, with its upper bound.
@@ -349,7 +367,7 @@ LAYER_CASES = [
         "Invalid value for argument `output_padding` of encoder layer 2. Expected an integer smaller than "
         "strides=2 (Keras requires strides > output_padding). Received output_padding=2.",
         argument="output_padding",
-        fix="raise strides or lower output_padding",
+        hint="raise strides or lower output_padding",
     ),
     Case(
         "output_padding>strides",
@@ -357,7 +375,7 @@ LAYER_CASES = [
         "Invalid value for argument `output_padding` of encoder layer 2. Expected an integer smaller than "
         "strides=1 (Keras requires strides > output_padding). Received output_padding=3.",
         argument="output_padding",
-        fix="raise strides or lower output_padding",
+        hint="raise strides or lower output_padding",
     ),
     *[
         Case(
@@ -376,7 +394,8 @@ LAYER_CASES = [
         "TensorFlow cannot run padding='same' with an even kernel (effective size 4) and output_padding=0. "
         "Received output_padding=0.",
         argument="output_padding",
-        fix="set output_padding=None, or use an odd kernel_size",
+        fix=Fix("encoder", 1, "output_padding", None),
+        hint="use an odd kernel_size",
     ),
     Case(
         "same-dilated-even-kernel-output_padding=0",
@@ -384,7 +403,8 @@ LAYER_CASES = [
         "Invalid value for argument `output_padding` of encoder layer 2. Expected null: TensorFlow cannot run "
         "padding='same' with an even kernel (effective size 4) and output_padding=0. Received output_padding=0.",
         argument="output_padding",
-        fix="set output_padding=None, or use an odd kernel_size",
+        fix=Fix("encoder", 1, "output_padding", None),
+        hint="use an odd kernel_size",
     ),
     *[
         Case(
@@ -393,7 +413,8 @@ LAYER_CASES = [
             "Invalid arguments `strides` and `dilation_rate` of encoder layer 2. Keras does not support strides > 1 "
             "together with dilation_rate > 1. Received strides=2, dilation_rate=3.",
             argument="dilation_rate",
-            fix="set strides=1 or dilation_rate=1",
+            fix=Fix("encoder", 1, "strides", 1),
+            hint="set dilation_rate=1",
         )
         for layer_type in ("Conv2D", "Conv2DTranspose")
     ],
@@ -479,7 +500,7 @@ SPEC_CASES = [
             f"Invalid {part}. Expected at least one layer. Received an empty {part}.",
             part=part,
             index=None,
-            fix=f"add a layer to the {part}",
+            hint=f"add a layer to the {part}",
         )
         for part in ("encoder", "decoder")
     ],
@@ -501,7 +522,7 @@ SPEC_CASES = [
         part="output",
         index=None,
         argument="filters",
-        fix="set filters=1 on the output layer",
+        fix=Fix("output", None, "filters", 1),
     ),
     Case(
         "output-filters=0",
@@ -529,7 +550,8 @@ SPEC_CASES = [
         part="output",
         index=None,
         argument="activation",
-        fix="set activation='sigmoid' on the output layer, or use loss='mse'",
+        fix=Fix("output", None, "activation", "sigmoid"),
+        hint="use loss='mse'",
     ),
     *[
         Case(
@@ -633,11 +655,12 @@ def test_invalid_spec_raises_exact_error(case: Case) -> None:
         ExperimentSpec.from_dict(case.data)
     assert str(error.value) == case.message
     assert isinstance(error.value, ValueError)
-    assert (error.value.part, error.value.index, error.value.argument, error.value.fix) == (
+    assert (error.value.part, error.value.index, error.value.argument, error.value.fix, error.value.hint) == (
         case.part,
         case.index,
         case.argument,
         case.fix,
+        case.hint,
     )
 
 
@@ -679,6 +702,31 @@ def test_validate_layer_without_a_place_names_the_spec() -> None:
     assert str(error.value) == (
         "Invalid value for argument `filters` of spec. Expected a strictly positive integer. Received filters=0."
     )
+
+
+def test_a_layer_without_a_place_gets_advice_but_no_fix() -> None:
+    # A fix names the layer it changes, which a layer checked on its own does not have.
+    with pytest.raises(SpecError) as error:
+        validate_layer(conv2d(8, strides=2, dilation_rate=2))
+    assert (error.value.fix, error.value.suggestion) == (None, "set dilation_rate=1")
+
+
+@pytest.mark.parametrize(
+    ("error", "suggestion"),
+    [
+        (SpecError("x", fix=Fix("decoder", 1, "output_padding", 1)), "set output_padding=1 on decoder layer 2"),
+        (
+            SpecError("x", fix=Fix("output", None, "activation", "sigmoid"), hint="use loss='mse'"),
+            "set activation='sigmoid' on output layer, or use loss='mse'",
+        ),
+        (SpecError("x", hint="raise strides or lower output_padding"), "raise strides or lower output_padding"),
+        (SpecError("x"), None),
+    ],
+    ids=["fix", "fix-and-hint", "hint", "neither"],
+)
+def test_suggestion_puts_fix_and_hint_in_words(error: SpecError, suggestion: str | None) -> None:
+    assert error.suggestion == suggestion
+    assert str(error) == "x"  # The message is never changed by a fix.
 
 
 @pytest.mark.parametrize(

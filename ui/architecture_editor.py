@@ -25,6 +25,7 @@ from core.spec import (
     MAX_LAYERS_PER_PART,
     PADDINGS,
     ExperimentSpec,
+    Fix,
     LayerSpec,
     SpecError,
 )
@@ -89,14 +90,14 @@ def reset_to_preset() -> None:
     state.set_architecture(preset(base_preset()))
 
 
-def apply_change(change: edits.ArgumentChange) -> None:
-    """Callback: makes one suggested argument change."""
-    commit(edits.apply_change(state.current_spec(), change))
+def apply_fix(fix: Fix) -> None:
+    """Callback: makes the argument change a `SpecError` suggests."""
+    commit(edits.apply_fix(state.current_spec(), fix))
 
 
 def architecture_editor_ui(spec: ExperimentSpec, flow: ShapeFlow) -> None:
     """The encoder, decoder and output layer editors, with each layer's live output shape and faults marked."""
-    change = edits.fix_change(flow.problem) if flow.problem is not None else None
+    fix = flow.problem.fix if flow.problem is not None else None
     for part, title in (("encoder", "Encoder"), ("decoder", "Decoder"), ("output", "Output layer")):
         layers = (spec.output,) if part == "output" else getattr(spec, part)
         with st.container(border=True):
@@ -107,7 +108,7 @@ def architecture_editor_ui(spec: ExperimentSpec, flow: ShapeFlow) -> None:
             _header()
             places = [(None if part == "output" else index, layer) for index, layer in enumerate(layers)]
             for index, layer in places:
-                _layer_row(part, index, layer, len(layers), flow, change)
+                _layer_row(part, index, layer, len(layers), flow, fix)
             add, more = st.columns([1, 4], vertical_alignment="top")
             if part != "output":
                 with add:
@@ -195,7 +196,7 @@ def _layer_row(
     layer: LayerSpec,
     count: int,
     flow: ShapeFlow,
-    change: edits.ArgumentChange | None,
+    fix: Fix | None,
 ) -> None:
     cells = st.columns(WIDTHS, gap="small", vertical_alignment="center")
     with cells[TYPE]:
@@ -221,7 +222,7 @@ def _layer_row(
     if index is not None:
         with cells[MENU]:
             _layer_menu(part, index, count)
-    _row_notes(part, index, flow.problem, change)
+    _row_notes(part, index, flow.problem, fix)
 
 
 def _number(index: int | None) -> str:
@@ -321,7 +322,7 @@ def _add_layer_ui(part: str, count: int) -> None:
     )  # fmt: skip
 
 
-def _row_notes(part: str, index: int | None, problem: SpecError | None, change: edits.ArgumentChange | None) -> None:
+def _row_notes(part: str, index: int | None, problem: SpecError | None, fix: Fix | None) -> None:
     if problem is not None and (problem.part, problem.index) == (part, index):
         if problem.argument is not None:
             st.markdown(f":red[:material/warning: `{problem.argument}` is at fault here: see the message above.]")
@@ -329,5 +330,5 @@ def _row_notes(part: str, index: int | None, problem: SpecError | None, change: 
             st.markdown(":red[:material/warning: The output must be 28×28×1: see the message above.]")
         else:
             st.markdown(":red[:material/warning: This layer is at fault: see the message above.]")
-    if change is not None and (change.part, change.index) == (part, index):
-        st.markdown(f":blue[:material/lightbulb: Suggested fix: `{change.argument}={change.value!r}` here.]")
+    if fix is not None and (fix.part, fix.index) == (part, index):
+        st.markdown(f":blue[:material/lightbulb: Suggested fix: `{fix.argument}={fix.value!r}` here.]")

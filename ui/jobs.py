@@ -17,8 +17,8 @@ from core.shapes import infer_shapes
 from core.spec import ExperimentSpec, SpecError
 from core.text import plural
 from core.training_chart import loss_figure, preview_strip, progress
+from core.validation import spec_problem
 from ui import state
-from ui.validation import spec_problem
 
 JOB_KEY = "train_job"  # The job this session started last: the one its Train page follows.
 FINISHED_KEY = "train_finished_job"  # The last finished job this session has already made the active run.

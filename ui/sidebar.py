@@ -14,8 +14,8 @@ from core.runs import RunInfo
 from core.spec import (
     LEARNING_RATE_SCHEDULES,
     LOSSES,
-    NOISE_KINDS,
     OPTIMIZERS,
+    TRAINING_NOISE_KINDS,
     NoiseSpec,
     SpecError,
     TrainingSpec,
@@ -79,7 +79,7 @@ def training_ui() -> TrainingSpec:
         help="The last fraction of the training images, held out as Keras' validation_split does.",
     )  # fmt: skip
     noise_kind = st.selectbox(
-        "Denoising noise", NOISE_KINDS, format_func=NOISE_LABELS.get, key=keys["noise_kind"],
+        "Denoising noise", TRAINING_NOISE_KINDS, format_func=NOISE_LABELS.get, key=keys["noise_kind"],
         help="Train on noisy inputs against clean targets, which makes the model a denoiser.",
     )  # fmt: skip
     noise_amount = st.slider(

@@ -12,8 +12,8 @@ from streamlit.testing.v1 import AppTest
 from core.presets import preset
 from core.shapes import infer_shapes
 from core.spec import ExperimentSpec
+from core.validation import spec_problem
 from tests.ui.conftest import open_page
-from ui.validation import spec_problem
 
 SEED_SHAPES = ["28×28×1", "26×26×32", "24×24×16", "22×22×8", "24×24×8", "26×26×16", "28×28×32", "28×28×1"]
 

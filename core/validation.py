@@ -1,0 +1,100 @@
+"""Whole-spec validation: every argument, then the shape flow, and the one argument change that fixes it.
+
+`core.spec` checks arguments one by one and `core.shapes` computes shapes; this module puts them together and
+adds the rule that makes the model an autoencoder: its output must be 28x28x1 again, like its input. When it is
+not, the error carries a `Fix` found by trying the nearby alternatives, which the Build page applies in one click.
+The Build and Train pages, the job runner, the CLI and the model builder all ask `validate` (or `spec_problem`),
+so a spec is judged the same way everywhere. Nothing here imports TensorFlow or Streamlit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from core.shapes import ShapeReport, describe_shape, infer_shapes
+from core.spec import INPUT_SHAPE, ExperimentSpec, Fix, SpecError, validate_arguments
+
+
+def validate(spec: ExperimentSpec) -> None:
+    """Checks the whole spec: every argument (`core.spec.validate_arguments`), then the shape flow.
+
+    Raises:
+        SpecError: the first problem found, with where it is and, where one argument change cures it, that fix.
+    """
+    validate_arguments(spec)
+    check_shapes(spec)
+
+
+def spec_problem(spec: ExperimentSpec) -> SpecError | None:
+    """The first problem of `spec` (its message, place and fix), or None when it can be trained.
+
+    The Train page disables its Start button with `str(problem)` as the reason; the Build page marks
+    `problem.part`, `problem.index` and `problem.argument` in its editors and offers `problem.fix`.
+    """
+    try:
+        validate(spec)
+    except SpecError as error:
+        return error
+    return None
+
+
+def check_shapes(spec: ExperimentSpec) -> ShapeReport:
+    """The shape flow of `spec`, checking that the model maps 28x28x1 back to 28x28x1.
+
+    Returns:
+        The `ShapeReport` of `core.shapes.infer_shapes`.
+
+    Raises:
+        SpecError: if a layer cannot be built (see `infer_shapes`), or the output is not 28x28x1. The latter names
+            where the encoder and the decoder end and, where a single argument change fixes it, that change.
+    """
+    report = infer_shapes(spec)
+    output_shape = report.layers[-1].output_shape
+    if output_shape != INPUT_SHAPE:
+        decoder_end = [layer for layer in report.layers if layer.part == "decoder"][-1].output_shape
+        fix = suggest_fix(spec)
+        message = (
+            f"Invalid architecture: the output is {describe_shape(output_shape)} but must match the input, "
+            f"{describe_shape(INPUT_SHAPE)}. The encoder ends at {describe_shape(report.bottleneck_shape)}, the "
+            f"decoder at {describe_shape(decoder_end)}."
+        )
+        message += f" Fix: {fix.describe()}." if fix else " Change the decoder so that it grows back to 28x28."
+        raise SpecError(message, part="output", fix=fix)
+    return report
+
+
+def suggest_fix(spec: ExperimentSpec) -> Fix | None:
+    """One argument change that makes the output 28x28x1, or None if no single change does.
+
+    Tries the changes users most often need, in order: `output_padding` on a strided transpose, `padding`,
+    then `kernel_size` (nearest the current size first), first in the decoder (last layers first), then the output
+    layer, then the encoder. Changes that `core.spec.validate_layer` rejects are never suggested.
+    """
+    places = [*reversed([("decoder", index) for index in range(len(spec.decoder))]), ("output", None)]
+    places += [("encoder", index) for index in reversed(range(len(spec.encoder)))]
+    candidates: list[Fix] = []
+    for part, index in places:
+        layer = spec.layer_at(part, index)
+        if layer.type == "Conv2DTranspose" and layer.strides > 1:
+            candidates += [Fix(part, index, "output_padding", value) for value in range(layer.strides)]
+    for part, index in places:
+        layer = spec.layer_at(part, index)
+        if layer.type != "UpSampling2D":
+            candidates += [Fix(part, index, "padding", value) for value in ("same", "valid")]
+    for part, index in places:
+        layer = spec.layer_at(part, index)
+        if layer.has_weights:
+            nearest_first = sorted(range(1, 8), key=lambda size: abs(size - layer.kernel_size))
+            candidates += [Fix(part, index, "kernel_size", value) for value in nearest_first]
+    for fix in candidates:
+        layer = spec.layer_at(fix.part, fix.index)
+        if getattr(layer, fix.argument) == fix.value:
+            continue
+        changed = spec.with_layer(fix.part, fix.index, replace(layer, **{fix.argument: fix.value}))
+        try:
+            report = infer_shapes(changed)  # It checks every layer's arguments: a change Keras rejects is no fix.
+        except SpecError:
+            continue
+        if report.layers[-1].output_shape == INPUT_SHAPE:
+            return fix
+    return None

@@ -1,0 +1,215 @@
+"""Whole-spec validation: the shape errors word for word, the fixes they carry, and the one-way imports.
+
+`core.spec` checks arguments, `core.shapes` computes shapes and `core.validation` judges the whole spec; reading a
+spec (`ExperimentSpec.from_dict`, which every run listing calls for every run) must stay as cheap as the first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+
+from core import jobs, shapes
+from core.presets import preset
+from core.shapes import infer_shapes
+from core.spec import INPUT_SHAPE, ExperimentSpec, Fix, SpecError, conv2d, conv2d_transpose
+from core.train import resolve_spec
+from core.validation import check_shapes, spec_problem, suggest_fix, validate
+from tests.conftest import REPOSITORY_ROOT
+
+# --- Output shape errors -----------------------------------------------------------------------------------
+
+
+def _with_last_decoder_layer(name: str, **changes: object) -> ExperimentSpec:
+    spec = preset(name)
+    return replace(spec, decoder=(*spec.decoder[:-1], replace(spec.decoder[-1], **changes)))
+
+
+@dataclass(frozen=True)
+class ShapeErrorCase:
+    id: str
+    spec: ExperimentSpec
+    message: str
+    fix: Fix | None
+
+
+def _mismatch(output: int, bottleneck: str, decoder_end: str, advice: str) -> str:
+    return (
+        f"Invalid architecture: the output is {output}x{output}x1 but must match the input, 28x28x1. "
+        f"The encoder ends at {bottleneck}, the decoder at {decoder_end}. {advice}"
+    )
+
+
+GENERIC_ADVICE = "Change the decoder so that it grows back to 28x28."
+
+SHAPE_ERROR_CASES = [
+    ShapeErrorCase(
+        "strided-valid-padding",
+        _with_last_decoder_layer("strided", padding="valid"),
+        _mismatch(29, "7x7x8", "29x29x32", "Fix: set padding='same' on decoder layer 2."),
+        Fix("decoder", 1, "padding", "same"),
+    ),
+    ShapeErrorCase(
+        "strided-output-padding-off-by-one",
+        _with_last_decoder_layer("strided", output_padding=0),
+        _mismatch(27, "7x7x8", "27x27x32", "Fix: set output_padding=1 on decoder layer 2."),
+        Fix("decoder", 1, "output_padding", 1),
+    ),
+    ShapeErrorCase(
+        # The nearest kernel size is suggested, not the smallest (a 1x1 stride-2 transpose leaves gaps).
+        "strided-kernel-off-by-one",
+        _with_last_decoder_layer("strided", kernel_size=4, output_padding=1),
+        _mismatch(27, "7x7x8", "27x27x32", "Fix: set kernel_size=3 on decoder layer 2."),
+        Fix("decoder", 1, "kernel_size", 3),
+    ),
+    ShapeErrorCase(
+        "seed-kernel-off-by-one",
+        _with_last_decoder_layer("seed", kernel_size=4),
+        _mismatch(29, "22x22x8", "29x29x32", "Fix: set kernel_size=3 on decoder layer 3."),
+        Fix("decoder", 2, "kernel_size", 3),
+    ),
+    ShapeErrorCase(
+        "seed-decoder-too-short",
+        replace(preset("seed"), decoder=preset("seed").decoder[:2]),
+        # Padding is tried before kernel sizes, so growing the bottleneck by 2 wins over a 5x5 decoder kernel.
+        _mismatch(26, "22x22x8", "26x26x16", "Fix: set padding='same' on encoder layer 3."),
+        Fix("encoder", 2, "padding", "same"),
+    ),
+    ShapeErrorCase(
+        "output-kernel-fits-exactly",
+        ExperimentSpec(
+            encoder=(conv2d(8, 3, strides=2, padding="same"),) * 4,  # 28 -> 14 -> 7 -> 4 -> 2
+            decoder=(conv2d_transpose(8, 3, strides=14, padding="same"),),  # 2 -> 28
+            output=conv2d(1, 28, activation="sigmoid"),  # 28 - 28 + 1 = 1
+        ),
+        "Invalid architecture: the output is 1x1x1 but must match the input, 28x28x1. The encoder ends at "
+        "2x2x8, the decoder at 28x28x8. Fix: set padding='same' on output layer.",
+        Fix("output", None, "padding", "same"),
+    ),
+    ShapeErrorCase(
+        "upsampling-once",
+        replace(preset("upsampling"), decoder=preset("upsampling").decoder[:2]),
+        _mismatch(14, "7x7x8", "14x14x16", GENERIC_ADVICE),
+        None,
+    ),
+    ShapeErrorCase(
+        # Only padding="same" on the decoder layer would give 28, but TensorFlow cannot run that layer with an
+        # even kernel and output_padding=0, so there is no fix to suggest.
+        "no-fix-that-keras-rejects",
+        ExperimentSpec(
+            encoder=(conv2d(8, 14),),  # 28 -> 15
+            decoder=(conv2d_transpose(8, 4, strides=2, output_padding=0),),  # 15 -> 32
+            output=conv2d(1, padding="same", activation="sigmoid"),
+        ),
+        _mismatch(32, "15x15x8", "32x32x8", GENERIC_ADVICE),
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize("case", SHAPE_ERROR_CASES, ids=lambda case: case.id)
+def test_output_mismatch_names_decoder_end_and_fix(case: ShapeErrorCase) -> None:
+    for check in (check_shapes, validate):
+        with pytest.raises(SpecError) as error:
+            check(case.spec)
+        assert str(error.value) == case.message
+        assert (error.value.part, error.value.index, error.value.argument, error.value.fix) == (
+            "output",
+            None,
+            None,
+            case.fix,
+        )
+    assert suggest_fix(case.spec) == case.fix
+    assert spec_problem(case.spec).fix == case.fix
+
+
+@pytest.mark.parametrize("case", [case for case in SHAPE_ERROR_CASES if case.fix], ids=lambda case: case.id)
+def test_suggested_fix_works(case: ShapeErrorCase) -> None:
+    # Apply the fix from its fields alone, without `core.edits`, and check that the whole spec is then valid.
+    fix = case.fix
+    layer = case.spec.layer_at(fix.part, fix.index)
+    fixed = case.spec.with_layer(fix.part, fix.index, replace(layer, **{fix.argument: fix.value}))
+    validate(fixed)
+    assert infer_shapes(fixed).layers[-1].output_shape == INPUT_SHAPE
+
+
+def test_check_shapes_returns_the_report_of_a_valid_spec() -> None:
+    assert check_shapes(preset("seed")) == infer_shapes(preset("seed"))
+    assert spec_problem(preset("seed")) is None
+
+
+@pytest.mark.parametrize(
+    ("fix", "words"),
+    [
+        (Fix("decoder", 1, "output_padding", 1), "set output_padding=1 on decoder layer 2"),
+        (Fix("output", None, "activation", "sigmoid"), "set activation='sigmoid' on output layer"),
+        (Fix("encoder", 0, "output_padding", None), "set output_padding=None on encoder layer 1"),
+    ],
+)
+def test_fix_describes_itself(fix: Fix, words: str) -> None:
+    assert fix.describe() == words
+
+
+# --- Reading a spec checks its arguments only --------------------------------------------------------------
+
+BAD_SHAPE = _with_last_decoder_layer("seed", kernel_size=4)  # Valid arguments; the output is 29x29x1.
+
+
+def test_from_dict_does_not_infer_shapes(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(spec: ExperimentSpec) -> None:
+        raise AssertionError("ExperimentSpec.from_dict inferred shapes")
+
+    monkeypatch.setattr(shapes, "infer_shapes", refuse)
+    monkeypatch.setattr(shapes, "walk_shapes", refuse)
+    assert ExperimentSpec.from_dict(preset("strided").to_dict()) == preset("strided")
+    # A spec whose layers do not fit together still reads; `validate` is what refuses it.
+    assert ExperimentSpec.from_json(BAD_SHAPE.to_json()) == BAD_SHAPE
+
+
+def test_spec_does_not_import_shapes_or_validation() -> None:
+    # A fresh interpreter: this test process has long imported both.
+    script = (
+        "import sys\n"
+        "import core.spec\n"
+        "core.spec.ExperimentSpec.from_dict({'encoder': [{'type': 'Conv2D', 'filters': 8}], "
+        "'decoder': [{'type': 'Conv2DTranspose', 'filters': 8}], "
+        "'output': {'type': 'Conv2D', 'filters': 1, 'activation': 'sigmoid'}})\n"
+        "print(','.join(sorted(name for name in ('core.shapes', 'core.validation') if name in sys.modules)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPOSITORY_ROOT, capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == ""
+
+
+def test_shapes_do_not_import_validation() -> None:
+    script = "import sys\nimport core.shapes\nprint('core.validation' in sys.modules)\n"
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPOSITORY_ROOT, capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "False"
+
+
+# --- Everywhere a spec enters, a bad shape is still refused ------------------------------------------------
+
+
+def test_submit_refuses_a_bad_shape_before_anything_is_written(tmp_path: Path) -> None:
+    runs_dir = tmp_path / "runs"
+    with pytest.raises(SpecError, match=r"^Invalid architecture: the output is 29x29x1"):
+        jobs.submit(BAD_SHAPE, None, runs_dir, start=False)
+    assert not runs_dir.exists() or list(runs_dir.iterdir()) == []
+
+
+def test_cli_config_with_a_bad_shape_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "bad-shape.json"
+    config.write_text(json.dumps(BAD_SHAPE.to_dict()))
+    arguments = argparse.Namespace(config=config, preset=None, epochs=None, seed=None, limit=None)
+    with pytest.raises(SpecError) as error:
+        resolve_spec(arguments)
+    assert str(error.value).startswith(f"{config}: Invalid architecture: the output is 29x29x1")
