@@ -1,14 +1,16 @@
 """Conv2DTranspose Autoencoder Studio: `streamlit run dashboard.py`.
 
 The entry script runs on every rerun of every page: page config, navigation, the shared sidebar, then the page.
-TensorFlow is not imported here; pages import it only when they need a model.
+This process never imports Keras or TensorFlow: models run in the inference worker (`core.serving`).
 """
 
 import streamlit as st
 
+from ui.resources import start_inference_worker
 from ui.sidebar import sidebar_ui
 
 st.set_page_config(page_title="Autoencoder Studio", page_icon=":material/blur_on:", layout="wide")
+start_inference_worker()  # Returns at once; the worker imports Keras while the user is on the first page.
 
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),

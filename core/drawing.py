@@ -128,7 +128,8 @@ def denoise(
     """Adds noise to one clean digit, runs the model on it and measures its error against the clean digit.
 
     Args:
-        model: a Keras autoencoder taking (batch, 28, 28, 1) images in [0, 1].
+        model: an autoencoder taking (batch, 28, 28, 1) images in [0, 1], called like a Keras model: in the
+            dashboard a `core.inference.RemoteModel`, whose inference worker runs it.
         clean: one digit, (28, 28) or (28, 28, 1), with values in [0, 1].
         noise_kind: one of `core.data.NOISE_KINDS`: "none", "gaussian", "salt_pepper" or "block".
         noise_amount: the noise strength in [0, 1] (see `core.data.add_noise`).
@@ -139,6 +140,8 @@ def denoise(
 
     Raises:
         ValueError: for an image that is not 28x28, or an unknown noise kind or amount (from `add_noise`).
+        RunStoreError: (a `core.inference.ModelFileError`) for a remote model whose file is missing or damaged.
+        InferenceError: for a remote model whose worker stopped or failed.
     """
     clean = np.asarray(clean, dtype=np.float32)
     if clean.shape not in ((IMAGE_SIZE, IMAGE_SIZE), (IMAGE_SIZE, IMAGE_SIZE, 1)):

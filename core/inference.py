@@ -1,30 +1,58 @@
-"""Using a trained model: reconstructions, per-image errors, rankings and feature maps.
+"""Using a trained model: reconstructions, per-image errors, rankings and feature maps, and the inference worker.
 
 Images here are scaled float32 arrays of shape (n, 28, 28, 1) in [0, 1] (see `core.data.scale`).
+
+The functions that run a model take anything called like a Keras model, `model(images, training=False)`: a
+`keras.Model` where Keras may be imported (tests, notebooks, the inference worker itself), or a `RemoteModel`, a
+handle on a run's model in the inference worker. The dashboard only ever uses the second: its process must never
+import Keras (see `core.serving`), and `InferenceWorker` is the client that talks to the worker. This module
+imports no Keras.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
+from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from core.runs import PROJECT_ROOT, RunInfo, RunStoreError
+from core.spec import INPUT_SHAPE
+
 EPSILON = 1e-7  # Keras clips predictions to [epsilon, 1 - epsilon] inside binary cross-entropy.
 SORT_ORDERS = ("worst", "best", "index")
+BATCH_SIZE = 1000  # Images per model call: fast on CPU, and small enough that other requests never wait long.
+# Seconds one request may take before its worker counts as hung. A cold worker imports TensorFlow and loads the
+# model first (a few seconds), and the whole test set takes a few more on 2 CPUs, even beside a training job.
+WORKER_TIMEOUT = 300.0
 
 
-def reconstruct(model: Any, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+def reconstruct(model: Any, images: np.ndarray, batch_size: int = BATCH_SIZE) -> np.ndarray:
     """The model's output for `images`, in chunks of `batch_size`, as float32 (n, 28, 28, 1).
 
     Calls the model directly rather than `predict`, which for one drawn digit would cost more in set-up than
     the convolution itself, and is no faster for the whole test set (measured on 2 CPUs with the seed model:
     10,000 images in about 2.3 s called directly and 2.6 s through `predict`; 64 images in 42 ms and 198 ms).
+    A `RemoteModel` gets all the images in one request, which the worker splits the same way: one request
+    is answered by one version of the model file, even while a run still training rewrites it.
     """
     images = np.asarray(images, dtype=np.float32)
     if images.ndim == 3:
         images = images[..., np.newaxis]
+    if isinstance(model, RemoteModel):
+        return model(images, batch_size=batch_size)
     chunks = [
         np.asarray(model(images[start : start + batch_size], training=False))
         for start in range(0, len(images), batch_size)
@@ -96,7 +124,7 @@ def evaluate_test_set(
     """Reconstructs the whole MNIST test set and measures each image's error.
 
     Args:
-        model: a Keras autoencoder taking (n, 28, 28, 1) images in [0, 1].
+        model: an autoencoder taking (n, 28, 28, 1) images in [0, 1]: a `RemoteModel`, or a `keras.Model`.
         noise_kind: "none" to reconstruct the clean images, or a kind of `core.data.add_noise` to corrupt the
             inputs first, as a denoiser is meant to be used; errors are still measured against the clean images.
         noise_amount: the strength of the noise, in [0, 1].
@@ -107,6 +135,8 @@ def evaluate_test_set(
 
     Raises:
         ValueError: for an unknown noise kind or an amount outside [0, 1].
+        RunStoreError: (a `ModelFileError`) for a remote model whose file is missing or cannot be read.
+        InferenceError: for a remote model whose worker stopped or failed.
     """
     from core.data import add_noise, load_mnist, scale
 
@@ -170,13 +200,342 @@ def worst_rank(errors: np.ndarray, index: int) -> int:
     return int(np.count_nonzero(errors > errors[index])) + 1
 
 
-def feature_maps(model: Any, image: np.ndarray) -> list[tuple[str, np.ndarray]]:
-    """Every layer's output for one image, as (layer name, (height, width, channels) array), in order."""
-    from core.model import feature_model
+def feature_maps(model: Any, image: np.ndarray, features: Any = None) -> list[tuple[str, np.ndarray]]:
+    """Every layer's output for one image, as (layer name, (height, width, channels) array), in order.
 
-    features = feature_model(model)
+    Args:
+        model: a `RemoteModel`, whose worker computes the maps, or a `keras.Model` built by `core.model`.
+        image: one image, (28, 28) or (28, 28, 1), in [0, 1].
+        features: for a `keras.Model`, its `core.model.feature_model` made earlier, to reuse; made here if None.
+
+    Returns:
+        The encoder's layers, then the decoder's, the output layer last.
+    """
+    if isinstance(model, RemoteModel):
+        return model.feature_maps(image)
+    if features is None:
+        from core.model import feature_model
+
+        features = feature_model(model)
     outputs = features(np.asarray(image, dtype=np.float32).reshape(1, 28, 28, 1), training=False)
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
     names = [layer.name for layer in model.get_layer("encoder").layers[1:]]
     names += [layer.name for layer in model.get_layer("decoder").layers[1:]]
     return [(name, np.asarray(output)[0]) for name, output in zip(names, outputs, strict=True)]
+
+
+# --- The inference worker's client ---------------------------------------------------------------------------
+
+
+class InferenceError(RuntimeError):
+    """The inference worker could not answer: it stopped, could not be started, took too long or failed."""
+
+
+class ModelFileError(RunStoreError):
+    """A model file that does not exist or that Keras cannot read; a `RunStoreError`, as for any damaged run.
+
+    Attributes:
+        path: the model file.
+        reason: what Keras said about a file it could not read; None when there is no file.
+    """
+
+    def __init__(self, message: str, path: Path, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.reason = reason
+
+
+class InferenceWorker:
+    """The client of one inference worker process (`python -m core.serving`), shared by every thread.
+
+    The worker process starts on the first request, or earlier with `start`, which returns at once and leaves
+    the worker importing Keras in the background. It keeps the last few models it loaded (see
+    `core.serving.ModelCache`). Requests are answered one at a time: a lock holds each request together with its
+    answer, so any number of threads (Streamlit's sessions) may call at once.
+
+    If the worker dies while a request waits for its answer (a crash, SIGKILL, the out-of-memory killer), that
+    request raises `InferenceError` saying how it ended, and the next request starts a new worker. A worker found
+    dead before a request is sent has lost nothing, so it is replaced without an error.
+    """
+
+    def __init__(self, timeout: float = WORKER_TIMEOUT) -> None:
+        """Prepares the client; no process starts until `start` or the first request.
+
+        Args:
+            timeout: the seconds one request may take before the worker is stopped as hung.
+
+        Raises:
+            ValueError: for a timeout that is not positive.
+        """
+        if not timeout > 0:
+            raise ValueError(f"Invalid value for argument `timeout`. Expected seconds > 0. Received timeout={timeout}.")
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._connection: Connection | None = None
+        self._request_ids = itertools.count(1)
+
+    @property
+    def pid(self) -> int | None:
+        """The worker's process id; None before it starts, after `close`, and after a request found it dead."""
+        process = self._process
+        return None if process is None else process.pid
+
+    def start(self) -> None:
+        """Starts the worker if it is not running, without waiting for it: it imports Keras in the background.
+
+        Never raises: a worker that cannot be launched is reported by the first request, which tries again.
+        """
+        if not self._lock.acquire(blocking=False):
+            return  # A request is in flight, so a worker is running or being started for it.
+        try:
+            self._ensure_running()
+        except InferenceError:
+            pass  # Only a head start: the first request tries again and reports the problem to its caller.
+        finally:
+            self._lock.release()
+
+    def close(self) -> None:
+        """Stops the worker (it exits when its connection closes) and waits for it; a later request starts another."""
+        with self._lock:
+            self._discard()
+
+    def __enter__(self) -> InferenceWorker:
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        self.close()
+
+    def model(self, run: RunInfo) -> RemoteModel:
+        """A handle on `run`'s model in the worker, called like a Keras model (see `RemoteModel`)."""
+        return RemoteModel(self, run)
+
+    def reconstruct(self, path: Path | str, images: np.ndarray, batch_size: int = BATCH_SIZE) -> np.ndarray:
+        """The output of the model saved at `path` for `images`, computed in the worker.
+
+        Args:
+            path: a saved `.keras` autoencoder.
+            images: (n, 28, 28, 1) or (n, 28, 28) values in [0, 1].
+            batch_size: the images per model call in the worker.
+
+        Returns:
+            float32 (n, 28, 28, 1).
+
+        Raises:
+            ValueError: for images of another shape, or a batch size below 1.
+            ModelFileError: if there is no file at `path` or Keras cannot read it.
+            InferenceError: if the worker stopped, timed out or failed (see the class).
+        """
+        images = np.asarray(images, dtype=np.float32)
+        if images.ndim == 3:
+            images = images[..., np.newaxis]
+        if images.ndim != 4 or images.shape[1:] != INPUT_SHAPE:
+            raise ValueError(
+                "Invalid shape for argument `images`. Expected (n, 28, 28, 1) or (n, 28, 28). "
+                f"Received shape={images.shape}."
+            )
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(
+                "Invalid value for argument `batch_size`. Expected an integer >= 1. "
+                f"Received batch_size={batch_size!r}."
+            )
+        request = {"images": np.ascontiguousarray(images), "batch_size": batch_size}
+        return self._request("reconstruct", _absolute(path), **request)
+
+    def feature_maps(self, path: Path | str, image: np.ndarray) -> list[tuple[str, np.ndarray]]:
+        """Every layer's output for one image through the model saved at `path` (see `feature_maps`).
+
+        Raises:
+            ValueError: for an image that is not 28x28.
+            ModelFileError: if there is no file at `path` or Keras cannot read it.
+            InferenceError: if the worker stopped, timed out or failed.
+        """
+        image = np.asarray(image, dtype=np.float32)
+        if image.shape not in ((28, 28), INPUT_SHAPE, (1, *INPUT_SHAPE)):
+            raise ValueError(
+                f"Invalid shape for argument `image`. Expected (28, 28) or (28, 28, 1). Received shape={image.shape}."
+            )
+        return self._request("feature_maps", _absolute(path), image=image.reshape(INPUT_SHAPE))
+
+    def info(self) -> dict[str, Any]:
+        """What the worker holds: {"pid": ..., "models": [paths, least recently used first], "loads": count}.
+
+        `loads` counts the model files loaded since the worker started, reloads of rewritten files included.
+
+        Raises:
+            InferenceError: if the worker stopped, timed out or failed.
+        """
+        return self._request("info", None)
+
+    def _request(self, operation: str, path: Path | None, **arguments: Any) -> Any:
+        request = {"id": next(self._request_ids), "operation": operation, "path": str(path), **arguments}
+        with self._lock:
+            self._ensure_running()
+            process, connection = self._process, self._connection
+            assert process is not None and connection is not None
+            # A watchdog, not a timeout on `recv` alone: a hung worker can also stop reading a large request.
+            expired = threading.Event()
+
+            def expire() -> None:
+                expired.set()
+                process.kill()
+
+            watchdog = threading.Timer(self.timeout, expire)
+            watchdog.daemon = True
+            watchdog.start()
+            try:
+                connection.send(request)
+                response = connection.recv()
+            except (EOFError, OSError) as error:
+                code = self._discard()
+                if expired.is_set():
+                    raise InferenceError(
+                        f"The model worker did not answer within {self.timeout:g} seconds; it was stopped and "
+                        "restarts on the next request."
+                    ) from error
+                raise InferenceError(
+                    f"The model worker stopped unexpectedly: {describe_exit(code)}. It restarts on the next request."
+                ) from error
+            except BaseException:
+                # Interrupted between a request and its answer: that answer would be read as the next request's.
+                self._discard(kill=True)
+                raise
+            finally:
+                watchdog.cancel()
+            if response.get("id") != request["id"]:  # The lock pairs them; never trust a mix-up blindly though.
+                self._discard(kill=True)
+                raise InferenceError("The model worker answered another request; it restarts on the next request.")
+        error = response.get("error")
+        if error is None:
+            return response["result"]
+        message = response.get("message", "")
+        if error == "missing":
+            raise ModelFileError(f"No model file at {path}.", Path(str(path)))
+        if error == "unreadable":
+            raise ModelFileError(f"The model file {path} cannot be read: {message}", Path(str(path)), message)
+        raise InferenceError(f"The model worker could not answer: {message}")
+
+    def _ensure_running(self) -> None:
+        # Called with the lock held.
+        if self._process is not None and self._process.poll() is None:
+            return
+        if self._process is not None:
+            code = self._discard()
+            print(f"The model worker had stopped: {describe_exit(code)}. Starting a new one.", file=sys.stderr)
+        server_end, worker_end = socket.socketpair()
+        try:
+            # A fresh interpreter (exec, not fork), so the worker shares no state with this process's threads.
+            process = subprocess.Popen(
+                [sys.executable, "-m", "core.serving", str(worker_end.fileno())],
+                pass_fds=(worker_end.fileno(),),
+                stdin=subprocess.DEVNULL,
+                cwd=PROJECT_ROOT,
+                env=_worker_environment(),
+            )
+        except OSError as error:
+            server_end.close()
+            raise InferenceError(f"The model worker could not be started: {error}") from error
+        finally:
+            worker_end.close()  # The worker's copy is its own; ours would hide its death from `recv`.
+        self._process = process
+        self._connection = Connection(server_end.detach())
+
+    def _discard(self, kill: bool = False) -> int | None:
+        # Called with the lock held. Returns the worker's exit code (None if there was no worker).
+        connection, process = self._connection, self._process
+        self._connection = self._process = None
+        if connection is not None:
+            connection.close()  # The worker reads the end of its connection and exits.
+        if process is None:
+            return None
+        if kill:
+            process.kill()
+        try:
+            return process.wait(timeout=2)
+        except subprocess.TimeoutExpired:  # Still busy (importing Keras, or a long request): it has no caller left.
+            process.kill()
+            return process.wait()
+
+
+class RemoteModel:
+    """A run's model in the inference worker, called like a Keras model: `model(images, training=False)`.
+
+    Each call sends the images to the worker and returns its output as a NumPy array, so `reconstruct`,
+    `evaluate_test_set` and `core.drawing.denoise` take it as they would a `keras.Model`. The worker loads the
+    run's `model.keras` on first use and again whenever the file changes, so a handle on a run still training
+    follows its epochs. Errors name the run: `ModelFileError` (a `RunStoreError`) for a missing or damaged model
+    file, `InferenceError` when the worker failed.
+    """
+
+    def __init__(self, worker: InferenceWorker, run: RunInfo) -> None:
+        self.worker = worker
+        self.run = run
+
+    @property
+    def path(self) -> Path:
+        """The run's model file."""
+        return self.run.path / "model.keras"
+
+    def __call__(self, images: np.ndarray, training: bool = False, batch_size: int = BATCH_SIZE) -> np.ndarray:
+        """The model's output for (n, 28, 28, 1) `images`, as float32 (see `InferenceWorker.reconstruct`).
+
+        Args:
+            images: (n, 28, 28, 1) or (n, 28, 28) values in [0, 1].
+            training: must be False, as a Keras model is called for inference.
+            batch_size: the images per model call in the worker.
+
+        Raises:
+            ValueError: for `training=True` (the worker only runs inference) or images of another shape.
+            ModelFileError: if the run has no model file or Keras cannot read it.
+            InferenceError: if the worker stopped, timed out or failed.
+        """
+        if training is not False:
+            raise ValueError(
+                "Invalid value for argument `training`. Expected False: the model worker only runs inference. "
+                f"Received training={training!r}."
+            )
+        with self._naming_the_run():
+            return self.worker.reconstruct(self.path, images, batch_size)
+
+    def feature_maps(self, image: np.ndarray) -> list[tuple[str, np.ndarray]]:
+        """Every layer's output for one image (see `core.inference.feature_maps`)."""
+        with self._naming_the_run():
+            return self.worker.feature_maps(self.path, image)
+
+    @contextlib.contextmanager
+    def _naming_the_run(self) -> Iterator[None]:
+        try:
+            yield
+        except ModelFileError as error:
+            if error.reason is None:
+                message = f"Run {self.run.run_id!r} has no saved model yet (status: {self.run.status})."
+            else:
+                message = f"The model file of run {self.run.run_id!r} cannot be read: {error.reason}"
+            raise ModelFileError(message, error.path, error.reason) from error
+
+
+def describe_exit(code: int | None) -> str:
+    """How a process ended, from its exit code: "killed by signal 9 (SIGKILL)", "exit code 1"."""
+    if code is None:
+        return "no exit code"
+    if code < 0:
+        try:
+            return f"killed by signal {-code} ({signal.Signals(-code).name})"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def _absolute(path: Path | str) -> Path:
+    # The worker runs in the project root and caches by path: one spelling per file.
+    return Path(path).resolve()
+
+
+def _worker_environment() -> dict[str, str]:
+    environment = dict(os.environ)
+    environment["PYTHONFAULTHANDLER"] = "1"  # A crash leaves Python's stack on stderr, not only a signal number.
+    environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    environment.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")  # Take GPU memory as needed; training needs it more.
+    # `-m core.serving` must find the project wherever the server was started from.
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), environment.get("PYTHONPATH")]))
+    return environment

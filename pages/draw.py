@@ -6,6 +6,7 @@ import streamlit as st
 
 from core.data import scale
 from core.drawing import comparable_test_loss, denoise, enlarge, to_mnist
+from core.inference import InferenceError
 from core.runs import RunInfo, RunStoreError
 from ui import canvas, state
 from ui.entry import require_entry_script
@@ -38,11 +39,6 @@ def draw_and_denoise(run: RunInfo) -> None:
                 ":material/lightbulb: This run was not trained as a denoiser; pick a denoising run in the sidebar "
                 "for best results."
             )
-        try:
-            model = get_model(run)
-        except RunStoreError as error:
-            st.error(str(error))
-            return
         started = time.perf_counter()
         if use_test_digit:
             clean = scale(mnist.x_test[index])[..., 0]  # Already 28x28 and centred: MNIST needs no preparation.
@@ -51,7 +47,12 @@ def draw_and_denoise(run: RunInfo) -> None:
         if clean is None:
             st.info("Draw a digit on the canvas: its 28x28 version, the noisy input and the model's output show here.")
             return
-        result = denoise(model, clean, noise.kind, noise.amount, noise.seed)
+        try:
+            with st.spinner("Running the model..."):  # Shows only after half a second: a model's first use.
+                result = denoise(get_model(run), clean, noise.kind, noise.amount, noise.seed)
+        except (RunStoreError, InferenceError) as error:  # A damaged model file, or the model worker stopped.
+            st.error(str(error))
+            return
         milliseconds = (time.perf_counter() - started) * 1000
 
         panels = [

@@ -10,7 +10,7 @@ import streamlit as st
 
 from core import figures
 from core.data import DataError, test_floor
-from core.inference import SORT_ORDERS, page_count, page_of, rank_images, worst_rank
+from core.inference import SORT_ORDERS, InferenceError, TestSetReport, page_count, page_of, rank_images, worst_rank
 from core.runs import RunInfo, RunStoreError
 from ui import state
 from ui.entry import require_entry_script
@@ -42,14 +42,14 @@ def inspect_typed() -> None:
         inspect(int(st.session_state.pop(LOOKUP_KEY)))  # Emptied, so typing the same index again opens it again.
 
 
-def caption(report: Any, index: int, error: str) -> str:
+def caption(report: TestSetReport, index: int, error: str) -> str:
     """Markdown under a card: index and digit, then both errors, the one sorted by in bold."""
     values = {name: f"{name.upper()} {report.errors(name)[index]:.4f}" for name in figures.ERROR_LABELS}
     values[error] = f"**{values[error]}**"
     return f"**#{index}** · digit {report.labels[index]}  \n{values['bce']}  \n{values['mse']}"
 
 
-def png_title(report: Any, index: int, error: str) -> str:
+def png_title(report: TestSetReport, index: int, error: str) -> str:
     return f"#{index} · digit {report.labels[index]}\n{error.upper()} {report.errors(error)[index]:.4f}"
 
 
@@ -73,7 +73,7 @@ def controls_ui(run: RunInfo) -> dict[str, Any]:
     return {"digit": None if digit == "All" else int(digit), "order": order, "error": error, "noisy": noisy}
 
 
-def header_ui(run: RunInfo, report: Any, noisy: bool) -> None:
+def header_ui(run: RunInfo, report: TestSetReport, noisy: bool) -> None:
     """Which model this is, and how far its test loss is above the floor a perfect reconstruction scores."""
     floor, bce = test_floor("binary_crossentropy"), float(report.bce.mean())
     epochs = run.summary.get("epochs_completed", 0)
@@ -86,7 +86,7 @@ def header_ui(run: RunInfo, report: Any, noisy: bool) -> None:
         st.caption("This run is still training: these are its latest saved weights, reloaded after each epoch.")
 
 
-def detail_ui(report: Any, ranked: np.ndarray, error: str) -> None:
+def detail_ui(report: TestSetReport, ranked: np.ndarray, error: str) -> None:
     """The selected image large, with its errors, its own floor and its rank; steps through the current order."""
     index = int(st.session_state[SELECTED_KEY])
     noisy = None if report.inputs is None else report.inputs[index]
@@ -134,7 +134,8 @@ header = st.container()
 choice = controls_ui(run)
 try:
     report = get_noisy_test_report(run) if choice["noisy"] else get_test_report(run)
-except (RunStoreError, DataError) as problem:  # A damaged model file, or MNIST missing: say which and stop.
+except (RunStoreError, DataError, InferenceError) as problem:
+    # A damaged model file, MNIST missing, or the model worker stopped (the next run starts a new one).
     st.error(str(problem))
     st.stop()
 with header:

@@ -1,13 +1,16 @@
-"""Tests for core.inference: reconstructing, per-image errors, floors, rankings and paging."""
+"""Tests for core.inference: reconstructing (with a model or a remote one), per-image errors, rankings, paging."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from core import inference
 from core.data import add_noise, load_mnist, reconstruction_floor, scale, test_floor
-from core.inference import TestSetReport
+from core.inference import ModelFileError, RemoteModel, TestSetReport
+from core.runs import RunInfo
 
 
 class HalvingModel:
@@ -20,6 +23,27 @@ class HalvingModel:
         assert training is False
         self.batches.append(len(images))
         return images * 0.5
+
+
+class RecordingWorker:
+    """Stands in for an `InferenceWorker`: halves the images of each request, records it, or raises `error`."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.requests: list[tuple[Path, int, int]] = []
+        self.error = error
+
+    def reconstruct(self, path: Path, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+        self.requests.append((path, len(images), batch_size))
+        if self.error is not None:
+            raise self.error
+        return np.asarray(images, dtype=np.float32) * 0.5
+
+    def feature_maps(self, path: Path, image: np.ndarray) -> list[tuple[str, np.ndarray]]:
+        self.requests.append((path, 1, 1))
+        return [("output_conv2d", np.asarray(image, dtype=np.float32).reshape(28, 28, 1))]
+
+
+RUN = RunInfo("a-run", Path("/store/a-run"), "running", "a run")
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +81,62 @@ def test_reconstruct_matches_keras_predict() -> None:
         model.predict(images, batch_size=32, verbose=0),
         atol=1e-5,
     )
+
+
+def test_reconstruct_sends_a_remote_model_all_images_in_one_request() -> None:
+    # One request is answered by one version of the model file, even while a training run rewrites it.
+    worker = RecordingWorker()
+    images = np.random.default_rng(0).random((25, 28, 28), dtype=np.float32)
+    reconstructions = inference.reconstruct(RemoteModel(worker, RUN), images, batch_size=10)
+    assert worker.requests == [(Path("/store/a-run/model.keras"), 25, 10)]
+    np.testing.assert_allclose(reconstructions[..., 0], images * 0.5)
+
+
+def test_evaluate_test_set_through_a_remote_model() -> None:
+    worker = RecordingWorker()
+    report = inference.evaluate_test_set(RemoteModel(worker, RUN))
+    assert [count for _, count, _ in worker.requests] == [10_000]
+    np.testing.assert_allclose(report.reconstructions, scale(load_mnist().x_test) * 0.5)
+
+
+def test_feature_maps_of_a_remote_model_come_from_its_worker() -> None:
+    worker = RecordingWorker()
+    maps = inference.feature_maps(RemoteModel(worker, RUN), np.ones((28, 28)))
+    assert [name for name, _ in maps] == ["output_conv2d"] and len(worker.requests) == 1
+
+
+def test_a_remote_model_refuses_to_train() -> None:
+    with pytest.raises(ValueError) as raised:
+        RemoteModel(RecordingWorker(), RUN)(np.zeros((1, 28, 28, 1)), training=True)
+    assert str(raised.value) == (
+        "Invalid value for argument `training`. Expected False: the model worker only runs inference. "
+        "Received training=True."
+    )
+
+
+@pytest.mark.parametrize(
+    ("reason", "message"),
+    [
+        (None, "Run 'a-run' has no saved model yet (status: running)."),
+        ("Not a zip file", "The model file of run 'a-run' cannot be read: Not a zip file"),
+    ],
+)
+def test_model_file_errors_of_a_remote_model_name_the_run(reason: str | None, message: str) -> None:
+    path = RUN.path / "model.keras"
+    worker = RecordingWorker(ModelFileError(f"The model file {path} cannot be read: {reason}", path, reason))
+    with pytest.raises(ModelFileError) as raised:
+        RemoteModel(worker, RUN)(np.zeros((1, 28, 28, 1)))
+    assert str(raised.value) == message
+    assert raised.value.path == path and raised.value.reason == reason
+
+
+@pytest.mark.parametrize(
+    ("code", "description"),
+    [(-9, "killed by signal 9 (SIGKILL)"), (-11, "killed by signal 11 (SIGSEGV)"), (1, "exit code 1"),
+     (None, "no exit code")],
+)  # fmt: skip
+def test_describe_exit(code: int | None, description: str) -> None:
+    assert inference.describe_exit(code) == description
 
 
 def test_per_image_errors_average_each_image_as_keras_does() -> None:

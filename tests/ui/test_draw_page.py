@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,9 @@ from streamlit.testing.v1 import AppTest
 from core import runs
 from tests.drawings import SEVEN, drawing
 from tests.ui.conftest import open_page
+from tests.workers import KILLED, killed_during_next_request, wait_until_gone
 from ui import canvas
+from ui.resources import get_inference_worker
 
 PAGE = "pages/draw.py"
 PANELS = ["Your digit (28x28)", "Noisy input", "Model output", "Error vs clean"]
@@ -128,3 +132,33 @@ def test_the_test_digit_is_kept_while_drawing(trained_app: AppTest, monkeypatch:
     assert _image_captions(trained_app)[0] == "Your digit (28x28)"
     trained_app.toggle(key="draw_use_test_digit").set_value(True).run()
     assert trained_app.number_input(key="draw_test_index").value == 42
+
+
+def test_a_worker_killed_during_a_stroke_is_reported_and_the_next_stroke_works(
+    trained_app: AppTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fake_canvas(monkeypatch, drawing(SEVEN))
+    _open(trained_app)
+    with killed_during_next_request(get_inference_worker()):
+        trained_app.run()
+    assert not trained_app.exception
+    assert [error.value for error in trained_app.error] == [KILLED]
+    assert not _image_captions(trained_app)
+    trained_app.run()  # The next stroke: a new worker answers it.
+    assert not trained_app.error
+    assert _image_captions(trained_app) == PANELS
+
+
+def test_a_worker_that_died_between_strokes_is_replaced_unseen(
+    trained_app: AppTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fake_canvas(monkeypatch, drawing(SEVEN))
+    _open(trained_app)
+    worker = get_inference_worker()
+    killed = worker.pid
+    os.kill(killed, signal.SIGKILL)
+    wait_until_gone(killed)
+    trained_app.run()
+    assert not trained_app.exception and not trained_app.error
+    assert _image_captions(trained_app) == PANELS
+    assert worker.pid not in (None, killed)

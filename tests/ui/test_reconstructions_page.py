@@ -17,6 +17,8 @@ from streamlit.testing.v1 import AppTest
 
 from core import figures, runs
 from tests.ui.conftest import DASHBOARD, open_page
+from tests.workers import KILLED, killed_during_next_request
+from ui.resources import get_inference_worker
 
 PAGE = "pages/reconstructions.py"
 CARD = re.compile(r"\*\*#(\d+)\*\* · digit (\d)  \n(?:\*\*)?BCE ([\d.]+)(?:\*\*)?  \n(?:\*\*)?MSE ([\d.]+)(?:\*\*)?")
@@ -247,3 +249,22 @@ def test_a_model_file_that_cannot_be_read_is_reported_not_raised(
     app = open_reconstructions(AppTest.from_file(DASHBOARD, default_timeout=60))
     assert f"The model file of run '{trained_run_id}' cannot be read" in app.error[0].value
     assert not app.image
+
+
+def test_a_worker_killed_while_measuring_the_test_set_is_reported_and_the_next_run_works(
+    trained_runs_dir: Path, trained_run_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = tmp_path / "fresh-runs"  # A store of its own, so that no report of this run is cached yet.
+    shutil.copytree(trained_runs_dir / trained_run_id, store / trained_run_id)
+    monkeypatch.setenv("STUDIO_RUNS_DIR", str(store))
+
+    app = AppTest.from_file(DASHBOARD, default_timeout=60)
+    app.run()
+    with killed_during_next_request(get_inference_worker()):
+        app.switch_page(PAGE).run()
+    assert not app.exception
+    assert [error.value for error in app.error] == [KILLED]
+    assert not app.image
+    app.run()  # The next interaction: a new worker measures the test set.
+    assert not app.exception and not app.error
+    assert len(cards(app)) == len(app.image) == 16
