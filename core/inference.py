@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -30,6 +29,7 @@ import numpy as np
 
 from core.runs import PROJECT_ROOT, RunInfo, RunStoreError
 from core.spec import INPUT_SHAPE
+from core.text import describe_exit
 
 EPSILON = 1e-7  # Keras clips predictions to [epsilon, 1 - epsilon] inside binary cross-entropy.
 SORT_ORDERS = ("worst", "best", "index")
@@ -512,18 +512,6 @@ class RemoteModel:
             else:
                 message = f"The model file of run {self.run.run_id!r} cannot be read: {error.reason}"
             raise ModelFileError(message, error.path, error.reason) from error
-
-
-def describe_exit(code: int | None) -> str:
-    """How a process ended, from its exit code: "killed by signal 9 (SIGKILL)", "exit code 1"."""
-    if code is None:
-        return "no exit code"
-    if code < 0:
-        try:
-            return f"killed by signal {-code} ({signal.Signals(-code).name})"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit code {code}"
 
 
 def _absolute(path: Path | str) -> Path:

@@ -46,6 +46,7 @@ from core import runs
 from core.data import split_validation
 from core.events import EventReader, EventWriter
 from core.spec import TRAIN_IMAGES, ExperimentSpec, SpecError
+from core.text import describe_exit
 from core.validation import validate
 
 ACTIVE_STATUSES = ("preparing", "running", "stopping")
@@ -238,14 +239,13 @@ def supervise(path: Path) -> int:
 def _record_crash(path: Path, code: int) -> None:
     """Marks the run failed with why its worker ended without writing its own end."""
     if code < 0:
-        name = signal.Signals(-code).name if -code in signal.valid_signals() else "unknown"
-        reason = f"The training process was killed by signal {-code} ({name})"
+        reason = f"The training process was {describe_exit(code)}"
         if -code == signal.SIGKILL:
             reason += ", for example by the system running out of memory or by `kill -9`"
         elif -code in (signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGABRT):
             reason += ": it crashed"
     else:
-        reason = f"The training process exited with status {code} without finishing the run"
+        reason = f"The training process ended with {describe_exit(code)} without finishing the run"
     last = _last_log_line(path)
     message = f"{reason}." + (f" Its last words: {last}" if last else "") + f" Its full log is {WORKER_LOG} in the run."
     summary = runs.read_summary(path)

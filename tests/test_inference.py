@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import inference
+from core import inference, text
 from core.data import add_noise, load_mnist, reconstruction_floor, scale, test_floor
 from core.inference import ModelFileError, RemoteModel, TestSetReport
 from core.runs import RunInfo
@@ -136,7 +136,7 @@ def test_model_file_errors_of_a_remote_model_name_the_run(reason: str | None, me
      (None, "no exit code")],
 )  # fmt: skip
 def test_describe_exit(code: int | None, description: str) -> None:
-    assert inference.describe_exit(code) == description
+    assert text.describe_exit(code) == description
 
 
 def test_per_image_errors_average_each_image_as_keras_does() -> None:
