@@ -33,8 +33,9 @@ format: $(INSTALLED)
 test: data lint
 	$(PYTHON) -m pytest
 
+# The fast loop: no training, no browser, on two processes (pytest-xdist). `make test` runs everything, serially.
 unit: data
-	$(PYTHON) -m pytest --ignore=tests/e2e
+	$(PYTHON) -m pytest -m "not slow and not e2e" --ignore=tests/e2e -n 2
 
 e2e: data
 	$(PYTHON) -m pytest tests/e2e
@@ -46,6 +47,7 @@ bench: data
 pretrained: data
 	rm -rf pretrained
 	$(PYTHON) -m core.train --preset seed-fast --runs-dir pretrained --json
+	rm -f pretrained/.queue.lock pretrained/*/worker.log pretrained/*/events.jsonl
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts

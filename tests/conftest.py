@@ -17,6 +17,14 @@ from core.presets import preset
 from core.spec import ExperimentSpec
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
+SLOW_FIXTURES = {"trained_runs_dir"}  # Fixtures that train a model in a worker process.
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks `slow` every test that uses a fixture that trains, so that `make unit` leaves it out."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture

@@ -78,6 +78,7 @@ def test_an_idle_runner(runner: JobRunner, monkeypatch: pytest.MonkeyPatch) -> N
     assert runner.jobs() == []
 
 
+@pytest.mark.slow
 def test_a_job_trains_in_a_worker_and_wait_returns_only_new_events(runner: JobRunner, runs_dir: Path) -> None:
     job_id = runner.start(SHORT, limit=LIMIT)
     since = 0
@@ -114,6 +115,7 @@ def test_a_job_trains_in_a_worker_and_wait_returns_only_new_events(runner: JobRu
     assert (late.status, late.result) == (snapshot.status, snapshot.result)
 
 
+@pytest.mark.slow
 def test_stop_takes_effect_within_one_batch(runner: JobRunner, runs_dir: Path) -> None:
     job_id = runner.start(LONG, limit=2000)
     path = runs_dir / job_id
@@ -140,6 +142,7 @@ def test_stop_takes_effect_within_one_batch(runner: JobRunner, runs_dir: Path) -
 # --- The queue ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_jobs_queue_behind_a_running_one_and_can_be_cancelled(runner: JobRunner, runs_dir: Path) -> None:
     first = runner.start(LONG, limit=2000)
     second = runner.start(SHORT, limit=LIMIT)
@@ -168,6 +171,7 @@ def test_jobs_queue_behind_a_running_one_and_can_be_cancelled(runner: JobRunner,
     assert runner.join(third, timeout=240).status == "completed"
 
 
+@pytest.mark.slow
 def test_two_jobs_at_once_when_allowed(runner: JobRunner, runs_dir: Path) -> None:
     assert runner.max_parallel == 1
     first = runner.start(LONG, limit=2000)
@@ -215,6 +219,7 @@ def test_shared_runner_is_one_per_store(runs_dir: Path, tmp_path: Path) -> None:
 # --- Workers that die --------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("number", "reason"),
     [
@@ -242,6 +247,7 @@ def test_a_killed_worker_fails_its_run_with_the_reason_and_the_next_job_complete
     assert runner.join(following, timeout=240).status == "completed"
 
 
+@pytest.mark.slow
 def test_a_job_whose_processes_all_died_reads_as_interrupted(runner: JobRunner, runs_dir: Path) -> None:
     job_id = runner.start(SHORT.with_training(epochs=50, batch_size=20), limit=2000)
     path = runs_dir / job_id

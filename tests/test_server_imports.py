@@ -21,6 +21,8 @@ from core import runs
 from core.model import build_model
 from core.presets import preset
 
+pytestmark = pytest.mark.slow  # Every test here trains or starts a worker process.
+
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 PAGES = ["pages/home.py", "pages/build.py", "pages/train.py", "pages/reconstructions.py", "pages/draw.py"]
 

@@ -29,6 +29,8 @@ from core.runs import RunInfo, RunStoreError
 from tests.drawings import SEVEN, drawing
 from tests.workers import KILLED, killed_during_next_request, wait_until_gone
 
+pytestmark = pytest.mark.slow  # Every test here trains or starts a worker process.
+
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -143,6 +143,7 @@ def test_grid_is_large_and_covers_every_layer_type() -> None:
     assert REJECTED and EMPTY_CONVOLUTIONS and EMPTY_POOLINGS
 
 
+@pytest.mark.slow  # Builds 1,179 real Keras layers: the reference check, not the fast loop.
 @pytest.mark.parametrize("case", RUNNABLE, ids=lambda case: case.id)
 def test_layer_shape_and_params_match_keras(keras: ModuleType, case: LayerCase) -> None:
     output_shape, params = run_keras(keras, case.layer, case.input_shape)

@@ -114,6 +114,7 @@ def test_print_config_round_trips_through_config(cli: Cli, tmp_path: Path) -> No
 # --- Training ----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_json_run(cli: Cli, runs_dir: Path) -> None:
     result = cli("--preset", "strided", "--limit", "600", "--epochs", "1", "--json")  # Stored in STUDIO_RUNS_DIR.
     assert result.returncode == 0, result.stderr
@@ -140,6 +141,7 @@ def test_json_run(cli: Cli, runs_dir: Path) -> None:
     assert run.has_model
 
 
+@pytest.mark.slow
 def test_plain_run_prints_its_directory(runs_dir: Path, capfd: pytest.CaptureFixture[str]) -> None:
     arguments = ["--preset", "strided", "--limit", "600", "--epochs", "1", "--runs-dir", str(runs_dir)]
     assert train.main(arguments) == 0
@@ -149,6 +151,7 @@ def test_plain_run_prints_its_directory(runs_dir: Path, capfd: pytest.CaptureFix
     assert run.status == "completed"
 
 
+@pytest.mark.slow
 def test_failed_training_exits_1(
     runs_dir: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str], diverging_spec: ExperimentSpec
 ) -> None:

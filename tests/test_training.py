@@ -22,6 +22,8 @@ from core.presets import preset
 from core.shapes import infer_shapes
 from core.spec import ExperimentSpec
 
+pytestmark = pytest.mark.slow  # Every test here trains or starts a worker process.
+
 LIMIT = 600  # 480 training and 120 validation images after the 0.2 split.
 SHORT = preset("strided").with_training(batch_size=100, epochs=2, learning_rate=0.003)  # 5 steps an epoch.
 

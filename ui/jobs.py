@@ -89,8 +89,11 @@ def job_ui(job: JobSnapshot) -> None:
     now = progress(events, job.epochs, job.steps_per_epoch, training.batch_size)
     st.progress(now.fraction, text=now.describe() if job.active and job.steps_per_epoch else job.message)
     floor = test_floor(training.loss)
-    chart = loss_figure(events, job.steps_per_epoch, training.loss, floor)
-    st.plotly_chart(chart, key="train_loss_chart", config={"displaylogo": False})
+    if any(event["kind"] == "batch" for event in events):
+        chart = loss_figure(events, job.steps_per_epoch, training.loss, floor)
+        st.plotly_chart(chart, key="train_loss_chart", config={"displaylogo": False})
+    elif job.queued or job.active:
+        st.caption("The loss chart starts with the first batch.")
     epochs = [event for event in events if event["kind"] == "epoch"]
     if epochs:
         last = epochs[-1]

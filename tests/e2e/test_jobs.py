@@ -79,7 +79,8 @@ def test_a_job_keeps_training_while_the_server_restarts(tmp_path: Path, page: ob
     with serve(runs_dir, tmp_path / "second-server.log") as second:
         page.goto(f"{second.url}/train")
         main = page.locator('[data-testid="stMain"]')
-        main.get_by_text(f"run `{job.job_id}` · running").first.wait_for()
+        main.get_by_text(job.job_id).first.wait_for()
+        assert f"strided · run {job.job_id} · running" in main.inner_text()
         page.wait_for_function(f"() => ({CHART_POINTS})() > 0")
         before = chart_points(page)
         page.wait_for_function(f"() => ({CHART_POINTS})() > {before}")  # Live again: new batches arrive.

@@ -59,7 +59,7 @@ def test_training_the_default_preset_while_other_tabs_browse_and_draw(
             browser_tab.get_by_test_id("stPaginationNext").click()
             wait_for_app(browser_tab)
             order = ("Best first", "Worst first", "Test order")[round_number % 3]
-            browser_tab.get_by_role("button", name=order, exact=True).click()
+            browser_tab.locator('[data-testid="stButtonGroup"]').get_by_text(order, exact=True).click()
             wait_for_app(browser_tab)
             draw_stroke(drawer, round_number)
             drawer.get_by_text("Model output").first.wait_for()

@@ -7,6 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.presets import preset
@@ -207,6 +208,7 @@ def test_reset_to_preset(app: AppTest) -> None:
     assert spec(app) == preset("upsampling").with_training(epochs=3)  # The sidebar's training settings stay.
 
 
+@pytest.mark.slow  # A fresh interpreter imports Streamlit and the page: seconds.
 def test_build_page_never_imports_tensorflow(tmp_path: Path) -> None:
     # A fresh interpreter: this test process may already hold TensorFlow from other tests.
     script = textwrap.dedent(

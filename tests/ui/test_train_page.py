@@ -59,6 +59,7 @@ def test_invalid_architecture_disables_start_with_the_reason(app: AppTest) -> No
     assert "Fix: " in app.error[0].value
 
 
+@pytest.mark.slow
 def test_tiny_job_runs_to_completion_and_becomes_the_active_run(app: AppTest, runs_dir: Path) -> None:
     open_train_page(app)
     set_small_job(app)
@@ -78,6 +79,7 @@ def test_tiny_job_runs_to_completion_and_becomes_the_active_run(app: AppTest, ru
     assert app.get("plotly_chart"), "the loss chart is drawn"
 
 
+@pytest.mark.slow
 def test_stop_ends_the_job_and_keeps_the_run(app: AppTest, runs_dir: Path) -> None:
     open_train_page(app)
     set_small_job(app, epochs=50, limit=2000, batch_size=20)
@@ -98,6 +100,7 @@ def test_stop_ends_the_job_and_keeps_the_run(app: AppTest, runs_dir: Path) -> No
     assert run.status == "stopped" and run.has_model
 
 
+@pytest.mark.slow
 def test_a_second_start_queues_and_the_queued_job_can_be_cancelled(app: AppTest, runs_dir: Path) -> None:
     open_train_page(app)
     set_small_job(app, epochs=50, limit=2000, batch_size=20)
@@ -125,6 +128,7 @@ def test_a_second_start_queues_and_the_queued_job_can_be_cancelled(app: AppTest,
     assert not app.exception
 
 
+@pytest.mark.slow
 def test_rename_and_delete_a_run(app: AppTest, runs_dir: Path) -> None:
     open_train_page(app)
     set_small_job(app)
