@@ -13,11 +13,11 @@ st.set_page_config(page_title="Autoencoder Studio", page_icon=":material/blur_on
 start_inference_worker()  # Returns at once; the worker imports Keras while the user is on the first page.
 
 PAGES = [
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/build.py", title="Build", icon=":material/account_tree:"),
-    st.Page("pages/train.py", title="Train", icon=":material/monitoring:"),
-    st.Page("pages/reconstructions.py", title="Reconstructions", icon=":material/grid_view:"),
-    st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
+    st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("app_pages/build.py", title="Build", icon=":material/account_tree:"),
+    st.Page("app_pages/train.py", title="Train", icon=":material/monitoring:"),
+    st.Page("app_pages/reconstructions.py", title="Reconstructions", icon=":material/grid_view:"),
+    st.Page("app_pages/draw.py", title="Draw", icon=":material/draw:"),
 ]
 
 page = st.navigation(PAGES)

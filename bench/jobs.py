@@ -67,8 +67,10 @@ class Sampler:
     def loop(self) -> None:
         while self.running:
             self.server_peak_kb = max(self.server_peak_kb, status_kilobytes(self.server_pid, "VmHWM") or 0)
-            maps = Path(f"/proc/{self.server_pid}/maps").read_text()
-            self.tensorflow_in_server |= "tensorflow" in maps.lower()
+            try:
+                self.tensorflow_in_server |= "tensorflow" in Path(f"/proc/{self.server_pid}/maps").read_text().lower()
+            except OSError:
+                return  # The server has ended.
             for summary_path in self.runs_dir.glob("*/summary.json"):
                 worker = json.loads(summary_path.read_text()).get("worker")
                 if worker:
@@ -135,6 +137,8 @@ def main() -> None:
     results: dict = {"cli": [], "dashboard": [], "start_to_first_batch": []}
     with tempfile.TemporaryDirectory() as scratch, sync_playwright() as playwright:
         root = Path(scratch)
+        for store in ("dashboard-runs", "cli-runs", "stop-runs"):
+            (root / store).mkdir()
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         with serve(root / "dashboard-runs", root / "server.log") as served:
             sampler = Sampler(served.process.pid, root / "dashboard-runs")

@@ -24,7 +24,13 @@ from core.presets import preset
 pytestmark = pytest.mark.slow  # Every test here trains or starts a worker process.
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
-PAGES = ["pages/home.py", "pages/build.py", "pages/train.py", "pages/reconstructions.py", "pages/draw.py"]
+PAGES = [
+    "app_pages/home.py",
+    "app_pages/build.py",
+    "app_pages/train.py",
+    "app_pages/reconstructions.py",
+    "app_pages/draw.py",
+]
 
 # Run with the store's pretrained stand-in as its argument; prints one JSON line of what each page showed.
 SCRIPT = """
@@ -33,7 +39,6 @@ import os
 import sys
 from pathlib import Path
 
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from core import runs
@@ -41,14 +46,6 @@ from tests.drawings import SEVEN, drawing
 from ui import canvas
 from ui.resources import get_inference_worker
 
-# As the `navigation_without_pages_directory` fixture of tests/ui/conftest.py: rerun dashboard.py as the server does.
-original_init = PagesManager.__init__
-
-def init(self, *arguments, **keywords):
-    original_init(self, *arguments, **keywords)
-    PagesManager.uses_pages_directory = False
-
-PagesManager.__init__ = init
 runs.PRETRAINED_DIR = Path(sys.argv[1])  # Only the test's store: no shipped runs.
 canvas.read_canvas = lambda stroke_width, key, disabled=False: drawing(SEVEN)  # A drawn seven, as the canvas gives.
 
@@ -107,8 +104,8 @@ def test_no_page_imports_keras_or_tensorflow_into_the_server(opened_pages: dict[
 
 def test_the_model_pages_ran_their_models_in_the_worker(opened_pages: dict[str, object]) -> None:
     pages = opened_pages["pages"]
-    assert pages["pages/reconstructions.py"]["images"] == 16  # The first page of the test set's cards.
-    assert pages["pages/draw.py"]["image_captions"] == [
+    assert pages["app_pages/reconstructions.py"]["images"] == 16  # The first page of the test set's cards.
+    assert pages["app_pages/draw.py"]["image_captions"] == [
         "Your digit (28x28)",
         "Noisy input",
         "Model output",

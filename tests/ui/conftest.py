@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 DASHBOARD = str(Path(__file__).resolve().parents[2] / "dashboard.py")
 
 
 def open_page(app: AppTest, page: str) -> AppTest:
-    """Runs the dashboard, then switches to `page` (e.g. "pages/build.py"); fails on any exception."""
+    """Runs the dashboard, then switches to `page` (e.g. "app_pages/build.py"); fails on any exception."""
     app.run()
     app.switch_page(page).run()
     assert not app.exception, [exception.value for exception in app.exception]
@@ -22,23 +21,6 @@ def open_page(app: AppTest, page: str) -> AppTest:
 def active_run_picker(app: AppTest) -> object:
     """The sidebar's "Active run" selectbox (its key changes whenever a page activates a run)."""
     return next(selectbox for selectbox in app.sidebar.selectbox if selectbox.label == "Active run")
-
-
-@pytest.fixture(autouse=True)
-def navigation_without_pages_directory(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Makes AppTest rerun `dashboard.py` the way the server does.
-
-    AppTest builds a new PagesManager for every run, which sees our `pages/` folder and falls back to the old
-    pages-directory mode: every run after the first would execute the page file alone, without the entry
-    script and its sidebar. The server leaves that mode as soon as `st.navigation` is called; so do we.
-    """
-    original = PagesManager.__init__
-
-    def init(self: PagesManager, *arguments: object, **keywords: object) -> None:
-        original(self, *arguments, **keywords)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init)
 
 
 @pytest.fixture

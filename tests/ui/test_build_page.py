@@ -20,7 +20,7 @@ SEED_SHAPES = ["28×28×1", "26×26×32", "24×24×16", "22×22×8", "24×24×8"
 
 
 def open_build_page(app: AppTest) -> AppTest:
-    return open_page(app, "pages/build.py")
+    return open_page(app, "app_pages/build.py")
 
 
 def shapes(app: AppTest) -> list[str]:
@@ -214,19 +214,11 @@ def test_build_page_never_imports_tensorflow(tmp_path: Path) -> None:
     script = textwrap.dedent(
         """
         import sys
-        from streamlit.runtime.pages_manager import PagesManager
         from streamlit.testing.v1 import AppTest
 
-        original = PagesManager.__init__
-
-        def init(self, *arguments, **keywords):  # The same shim as tests/ui/conftest.py.
-            original(self, *arguments, **keywords)
-            PagesManager.uses_pages_directory = False
-
-        PagesManager.__init__ = init
         app = AppTest.from_file("dashboard.py", default_timeout=60)
         app.run()
-        app.switch_page("pages/build.py").run()
+        app.switch_page("app_pages/build.py").run()
         app.selectbox(key="build_decoder_2_kernel_size").set_value(4).run()
         assert not app.exception, [exception.value for exception in app.exception]
         assert app.title[0].value == "Build the architecture"

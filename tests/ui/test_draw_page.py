@@ -17,7 +17,7 @@ from tests.workers import KILLED, killed_during_next_request, wait_until_gone
 from ui import canvas
 from ui.resources import get_inference_worker
 
-PAGE = "pages/draw.py"
+PAGE = "app_pages/draw.py"
 PANELS = ["Your digit (28x28)", "Noisy input", "Model output", "Error vs clean"]
 EMPTY_PROMPT = "Draw a digit on the canvas"
 

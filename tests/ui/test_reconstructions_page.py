@@ -20,7 +20,7 @@ from tests.ui.conftest import DASHBOARD, open_page
 from tests.workers import KILLED, killed_during_next_request
 from ui.resources import get_inference_worker
 
-PAGE = "pages/reconstructions.py"
+PAGE = "app_pages/reconstructions.py"
 CARD = re.compile(r"\*\*#(\d+)\*\* · digit (\d)  \n(?:\*\*)?BCE ([\d.]+)(?:\*\*)?  \n(?:\*\*)?MSE ([\d.]+)(?:\*\*)?")
 
 

@@ -10,7 +10,13 @@ from streamlit.testing.v1 import AppTest
 from core.presets import PRESETS
 from tests.ui.conftest import active_run_picker
 
-PAGES = ["pages/home.py", "pages/build.py", "pages/train.py", "pages/reconstructions.py", "pages/draw.py"]
+PAGES = [
+    "app_pages/home.py",
+    "app_pages/build.py",
+    "app_pages/train.py",
+    "app_pages/reconstructions.py",
+    "app_pages/draw.py",
+]
 
 
 def test_home_page_loads_without_tensorflow(app: AppTest) -> None:
@@ -48,8 +54,8 @@ def test_settings_keep_their_values_across_pages(app: AppTest) -> None:
     app.run()
     app.selectbox(key="sidebar_preset").set_value("seed-fast").run()
     app.number_input(key="sidebar_epochs").set_value(7).run()
-    app.switch_page("pages/train.py").run()
-    app.switch_page("pages/home.py").run()
+    app.switch_page("app_pages/train.py").run()
+    app.switch_page("app_pages/home.py").run()
     assert app.selectbox(key="sidebar_preset").value == "seed-fast"
     assert app.number_input(key="sidebar_epochs").value == 7
     assert app.session_state["studio_spec"].training.epochs == 7
@@ -90,6 +96,6 @@ def test_picking_a_run_makes_it_active_on_every_page(trained_app: AppTest, train
     trained_app.run()
     active_run_picker(trained_app).set_value(shipped).run()
     assert trained_app.session_state["studio_active_run"] == shipped
-    trained_app.switch_page("pages/home.py").run()
+    trained_app.switch_page("app_pages/home.py").run()
     assert active_run_picker(trained_app).value == shipped
     assert any("(shipped pretrained model)" in metric.label for metric in trained_app.metric)

@@ -16,7 +16,7 @@ from ui.resources import get_runner
 
 
 def open_train_page(app: AppTest) -> AppTest:
-    return open_page(app, "pages/train.py")
+    return open_page(app, "app_pages/train.py")
 
 
 def set_small_job(app: AppTest, epochs: int = 1, limit: int = 300, batch_size: int = 100) -> None:
@@ -51,7 +51,7 @@ def test_invalid_architecture_disables_start_with_the_reason(app: AppTest) -> No
     app.run()
     broken = preset("seed")
     app.session_state["studio_spec"] = replace(broken, decoder=broken.decoder[:2])
-    app.switch_page("pages/train.py").run()
+    app.switch_page("app_pages/train.py").run()
     start = app.button(key="train_start")
     assert start.disabled
     assert "the output is 26x26x1 but must match the input, 28x28x1" in start.help

@@ -17,9 +17,6 @@ from core.presets import preset
 from core.spec import INPUT_SHAPE
 from ui import state
 from ui.architecture_editor import apply_fix, architecture_editor_ui, base_preset, reset_to_preset
-from ui.entry import require_entry_script
-
-require_entry_script()
 
 spec = state.current_spec()
 flow = shape_flow(spec)  # Pure Python: no TensorFlow on this page, so every edit redraws at once.
@@ -39,7 +36,7 @@ st.caption(
 
 if problem is None:
     route = " → ".join(format_shape(shape) for shape in (INPUT_SHAPE, flow.bottleneck_shape, INPUT_SHAPE))
-    st.page_link("pages/train.py", label=f"Valid: {route}. Train it", icon=":material/check_circle:")
+    st.page_link("app_pages/train.py", label=f"Valid: {route}. Train it", icon=":material/check_circle:")
 else:
     message = str(problem)
     if problem.suggestion and "Fix:" not in message:  # A shape error already names its fix.
@@ -51,7 +48,7 @@ else:
             on_click=apply_fix, args=(problem.fix,), type="primary",
         )  # fmt: skip
     st.page_link(
-        "pages/train.py", label="Training is disabled until the architecture is valid", icon=":material/block:",
+        "app_pages/train.py", label="Training is disabled until the architecture is valid", icon=":material/block:",
         disabled=True, help=message,
     )  # fmt: skip
 

@@ -6,9 +6,6 @@ from core.shapes import describe_shape
 from core.spec import SpecError
 from core.validation import check_shapes
 from ui import state
-from ui.entry import require_entry_script
-
-require_entry_script()
 
 st.title("Conv2DTranspose Autoencoder Studio")
 st.markdown(
@@ -32,8 +29,8 @@ with architecture, st.container(border=True):
         )
     except SpecError as error:
         st.error(f"The current architecture is invalid: {error}")
-    st.page_link("pages/build.py", label="Edit the architecture", icon=":material/account_tree:")
-    st.page_link("pages/train.py", label="Train it", icon=":material/monitoring:")
+    st.page_link("app_pages/build.py", label="Edit the architecture", icon=":material/account_tree:")
+    st.page_link("app_pages/train.py", label="Train it", icon=":material/monitoring:")
 with model, st.container(border=True):
     st.subheader("Active model")
     if run is None:
@@ -50,5 +47,5 @@ with model, st.container(border=True):
             f"**{run.name}** · {run.status} · {params:,} parameters · "
             f"{run.summary.get('epochs_completed', 0)} epochs" + (" · denoiser" if run.is_denoiser else "")
         )
-        st.page_link("pages/reconstructions.py", label="Browse its reconstructions", icon=":material/grid_view:")
-        st.page_link("pages/draw.py", label="Draw a digit and denoise it", icon=":material/draw:")
+        st.page_link("app_pages/reconstructions.py", label="Browse its reconstructions", icon=":material/grid_view:")
+        st.page_link("app_pages/draw.py", label="Draw a digit and denoise it", icon=":material/draw:")

@@ -13,10 +13,7 @@ from core.data import DataError, test_floor
 from core.inference import SORT_ORDERS, InferenceError, TestSetReport, page_count, page_of, rank_images, worst_rank
 from core.runs import RunInfo, RunStoreError
 from ui import state
-from ui.entry import require_entry_script
 from ui.resources import get_noisy_test_report, get_test_report
-
-require_entry_script()
 
 DIGITS = ("All", *map(str, range(10)))
 SORT_LABELS = {"worst": "Worst first", "best": "Best first", "index": "Test order"}
@@ -127,7 +124,7 @@ run = state.active_run()
 if run is None:
     st.info("No trained model yet. Train one on the Train page, then come back to compare the test images with "
             "their reconstructions.")  # fmt: skip
-    st.page_link("pages/train.py", label="Go to the Train page", icon=":material/monitoring:")
+    st.page_link("app_pages/train.py", label="Go to the Train page", icon=":material/monitoring:")
     st.stop()
 
 header = st.container()

@@ -9,11 +9,8 @@ from core.drawing import comparable_test_loss, denoise, enlarge, to_mnist
 from core.inference import InferenceError
 from core.runs import RunInfo, RunStoreError
 from ui import canvas, state
-from ui.entry import require_entry_script
 from ui.resources import get_mnist, get_model
 from ui.sidebar import run_label
-
-require_entry_script()
 
 PIXEL_SIZE = 5  # Screen pixels per MNIST pixel in the four panels: 28 -> 140.
 
@@ -85,7 +82,7 @@ st.title("Draw")
 active = state.active_run()
 if active is None:
     st.info("No trained model yet. Train one on the Train page, then draw a digit here to see it reconstructed.")
-    st.page_link("pages/train.py", label="Train a model", icon=":material/monitoring:")
+    st.page_link("app_pages/train.py", label="Train a model", icon=":material/monitoring:")
     st.stop()
 st.caption(f"Model: **{run_label(active)}** (change it in the sidebar's *Active run*).")
 draw_and_denoise(active)

@@ -3,12 +3,9 @@
 import streamlit as st
 
 from core.jobs import JobRunner
-from ui.entry import require_entry_script
 from ui.jobs import controls_ui, job_ui, parallel_ui, queue_ui
 from ui.resources import get_runner
 from ui.run_manager import runs_ui
-
-require_entry_script()
 
 
 @st.fragment(run_every=1.0)
