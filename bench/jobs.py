@@ -96,9 +96,13 @@ def dashboard_run(browser: object, url: str, runs_dir: Path, epochs: int) -> dic
     before = {path.name for path in runs_dir.iterdir()}
     clicked = time.time()
     page.get_by_role("button", name="Start training").click()
-    page.get_by_text(f"Completed {epochs} epochs. Test loss").wait_for()
+    while not (new := {path.name for path in runs_dir.iterdir() if path.is_dir()} - before):
+        time.sleep(0.2)
+    (run_id,) = new
+    page.get_by_text(run_id).first.wait_for()  # The page follows the job it started, live.
+    while runs.read_summary(runs_dir / run_id).get("status") in ("queued", "running"):
+        time.sleep(0.5)
     page.close()
-    (run_id,) = {path.name for path in runs_dir.iterdir() if path.is_dir()} - before
     log = events.read_events(runs_dir / run_id)
     first_batch = next(event["time"] for event in log if event["kind"] == "batch")
     return {"images_per_second": runs.read_summary(runs_dir / run_id)["images_per_second"],

@@ -1,4 +1,5 @@
-"""Killing the inference worker in the middle of a request, as a crash or the out-of-memory killer would."""
+"""Helpers for tests that start worker processes: killing the inference worker mid-request, as a crash or the
+out-of-memory killer would, and stopping every training job a test left in its store."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 from core.inference import InferenceWorker
+from core.jobs import JobRunner
 
 # What a request says when its worker was killed while it waited: the message the pages show.
 KILLED = "The model worker stopped unexpectedly: killed by signal 9 (SIGKILL). It restarts on the next request."
@@ -68,3 +71,11 @@ def killed_during_next_request(worker: InferenceWorker) -> Iterator[None]:
         killer.join()
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)  # Never leave a paused worker behind, whatever the block did.
+
+
+def stop_every_job(runs_dir: Path) -> None:
+    """Empties the store's queue and stops its training jobs, waiting for each to end."""
+    runner = JobRunner(runs_dir)
+    runner.stop_all()
+    for job in runner.jobs():
+        runner.join(job.job_id, timeout=120)

@@ -80,14 +80,18 @@ def controls_ui(runner: JobRunner) -> JobSnapshot:
     return job
 
 
-def job_ui(job: JobSnapshot) -> None:
-    """The job as it runs: status, progress, loss chart and the latest epoch's reconstructions."""
-    training = job.spec.training
+def job_status_ui(job: JobSnapshot) -> None:
+    """Which job this is and where it stands: status, place in the queue, progress."""
     position = f" · #{job.queue_position} in the queue" if job.queued else ""
     st.markdown(f"**{job.spec.name}** · run `{job.run_id}` · {job.status}{position}")
-    events = list(job.events)
-    now = progress(events, job.epochs, job.steps_per_epoch, training.batch_size)
+    now = progress(list(job.events), job.epochs, job.steps_per_epoch, job.spec.training.batch_size)
     st.progress(now.fraction, text=now.describe() if job.active and job.steps_per_epoch else job.message)
+
+
+def job_chart_ui(job: JobSnapshot) -> None:
+    """The loss chart, the latest epoch's reconstructions, and how the job ended."""
+    training = job.spec.training
+    events = list(job.events)
     floor = test_floor(training.loss)
     if any(event["kind"] == "batch" for event in events):
         chart = loss_figure(events, job.steps_per_epoch, training.loss, floor)

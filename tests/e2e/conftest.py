@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.workers import stop_every_job
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -106,16 +108,6 @@ def serve(runs_dir: Path, log_path: Path, stop_jobs: bool = True) -> Iterator[Se
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             log.seek(0)
             (ARTIFACTS / log_path.name).write_text(log.read())
-
-
-def stop_every_job(runs_dir: Path) -> None:
-    """Empties the store's queue and stops its training jobs, waiting for each to end."""
-    from core.jobs import JobRunner
-
-    runner = JobRunner(runs_dir)
-    runner.stop_all()
-    for job in runner.jobs():
-        runner.join(job.job_id, timeout=120)
 
 
 @pytest.fixture(scope="session")

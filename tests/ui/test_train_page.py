@@ -3,6 +3,7 @@ jobs."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from core.presets import preset
 from core.runs import list_runs
 from tests.ui.conftest import active_run_picker, open_page
+from tests.workers import stop_every_job
 from ui.resources import get_runner
 
 
@@ -27,12 +29,10 @@ def set_small_job(app: AppTest, epochs: int = 1, limit: int = 300, batch_size: i
 
 
 @pytest.fixture(autouse=True)
-def no_job_left_running():
+def no_job_left_running(runs_dir: Path) -> Iterator[None]:
+    """Stops every job of the test's store when the test ends (before its STUDIO_RUNS_DIR is undone)."""
     yield
-    runner = get_runner()
-    runner.stop_all()
-    for job in runner.jobs():
-        runner.join(job.job_id, timeout=120)
+    stop_every_job(runs_dir)
 
 
 def started_job(app: AppTest) -> str:
