@@ -17,7 +17,7 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 install: $(INSTALLED)
 
 data: $(INSTALLED)
-	$(PYTHON) -m core.data fetch
+	$(PYTHON) -m core.mnist fetch
 
 run: data
 	$(VENV)/bin/streamlit run dashboard.py --server.port $(PORT)

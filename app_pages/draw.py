@@ -4,9 +4,9 @@ import time
 
 import streamlit as st
 
-from core.data import scale
 from core.drawing import comparable_test_loss, denoise, enlarge, to_mnist
 from core.inference import InferenceError
+from core.mnist import scale
 from core.runs import RunInfo, RunStoreError
 from ui import canvas, state
 from ui.resources import get_mnist, get_model

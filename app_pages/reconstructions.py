@@ -9,8 +9,9 @@ import numpy as np
 import streamlit as st
 
 from core import figures
-from core.data import DataError, test_floor
 from core.inference import SORT_ORDERS, InferenceError, TestSetReport, page_count, page_of, rank_images, worst_rank
+from core.losses import test_floor
+from core.mnist import DataError
 from core.runs import RunInfo, RunStoreError
 from ui import state
 from ui.resources import get_noisy_test_report, get_test_report

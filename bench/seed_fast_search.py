@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import tempfile
 
-from core.data import test_floor
 from core.jobs import JobRunner
+from core.losses import test_floor
 from core.presets import preset
 
 SCHEDULES = [

@@ -22,8 +22,9 @@ import statistics
 import tempfile
 import time
 
-from core.data import load_mnist, scale, test_floor
 from core.jobs import JobRunner
+from core.losses import test_floor
+from core.mnist import load_mnist, scale
 from core.presets import preset
 
 REFERENCE_TEST_LOSS = 0.0605

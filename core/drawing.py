@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from core.data import add_noise
 from core.inference import per_image_errors, reconstruct
+from core.noise import add_noise
+from core.pixels import enlarge_pixels
 from core.runs import RunInfo
 
 IMAGE_SIZE = 28
@@ -131,8 +132,8 @@ def denoise(
         model: an autoencoder taking (batch, 28, 28, 1) images in [0, 1], called like a Keras model: in the
             dashboard a `core.inference.RemoteModel`, whose inference worker runs it.
         clean: one digit, (28, 28) or (28, 28, 1), with values in [0, 1].
-        noise_kind: one of `core.data.NOISE_KINDS`: "none", "gaussian", "salt_pepper" or "block".
-        noise_amount: the noise strength in [0, 1] (see `core.data.add_noise`).
+        noise_kind: one of `core.noise.NOISE_KINDS`: "none", "gaussian", "salt_pepper" or "block".
+        noise_amount: the noise strength in [0, 1] (see `core.noise.add_noise`).
         seed: the noise's random seed, so the same settings give the same noisy input.
 
     Returns:
@@ -179,8 +180,6 @@ def enlarge(image: np.ndarray, factor: int, colormap: str | None = None) -> np.n
     Raises:
         ValueError: for a `factor` below 1.
     """
-    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
-        raise ValueError(f"Invalid value for argument `factor`. Expected an integer >= 1. Received factor={factor!r}.")
     values = np.clip(np.asarray(image, dtype=np.float32), 0, 1)
     values = values.reshape(values.shape[:2])
     if colormap is None:
@@ -189,7 +188,7 @@ def enlarge(image: np.ndarray, factor: int, colormap: str | None = None) -> np.n
         import matplotlib
 
         pixels = matplotlib.colormaps[colormap](values, bytes=True)[..., :3]  # (height, width, 3) uint8
-    return np.repeat(np.repeat(pixels, factor, axis=0), factor, axis=1)
+    return enlarge_pixels(pixels, factor)
 
 
 def comparable_test_loss(run: RunInfo, noise_kind: str, noise_amount: float) -> tuple[str, float] | None:
@@ -200,7 +199,7 @@ def comparable_test_loss(run: RunInfo, noise_kind: str, noise_amount: float) -> 
 
     Args:
         run: the run whose model produced the output.
-        noise_kind: the noise added to the digit, one of `core.data.NOISE_KINDS`.
+        noise_kind: the noise added to the digit, one of `core.noise.NOISE_KINDS`.
         noise_amount: its amount.
 
     Returns:

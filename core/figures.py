@@ -20,6 +20,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from plotly.subplots import make_subplots
 
+from core.pixels import enlarge_pixels
+
 DIFFERENCE_COLORMAP = "berlin"  # Diverging through black, so an exact reconstruction looks like the background.
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ZOOM = 4  # Screen pixels per MNIST pixel: 28 -> 112.
@@ -93,11 +95,6 @@ def panel_labels(noisy: bool = False, show_difference: bool = False) -> list[str
     ]
 
 
-def _zoom(rgb: np.ndarray, zoom: int) -> np.ndarray:
-    # Nearest-neighbour enlargement keeps the pixels square and sharp, as the browser's smoothing would not.
-    return np.kron(rgb, np.ones((zoom, zoom, 1), dtype=rgb.dtype))
-
-
 def cell_image(
     original: np.ndarray,
     reconstruction: np.ndarray,
@@ -122,7 +119,7 @@ def cell_image(
     """
     if zoom < 1:
         raise ValueError(f"Invalid value for argument `zoom`. Expected a positive integer. Received zoom={zoom}.")
-    panels = [_zoom(panel, zoom) for panel in cell_panels(original, reconstruction, noisy, show_difference)]
+    panels = [enlarge_pixels(panel, zoom) for panel in cell_panels(original, reconstruction, noisy, show_difference)]
     width = panels[0].shape[1]
     gap = np.ones((GAP, width, 3), dtype=np.float32)
     stacked = [part for panel in panels for part in (panel, gap)][:-1]
@@ -209,7 +206,7 @@ def grid_png(
             )
             for row, panel in enumerate(panels):
                 y = images_top + row * (side + _IMAGE_GAP)
-                canvas[y : y + side, x : x + side] = _zoom(panel, ZOOM)
+                canvas[y : y + side, x : x + side] = enlarge_pixels(panel, ZOOM)
             if titles is not None:
                 texts.append((x + side / 2, images_top - 4, titles[index], {"ha": "center", "va": "bottom"}))
     if show_difference:
@@ -367,7 +364,7 @@ def error_histogram_figure(
     Args:
         errors: per-image errors (at least one).
         error: "bce" or "mse", for the labels.
-        floor: the error of a perfect reconstruction: `core.data.test_floor` for BCE, 0 for MSE.
+        floor: the error of a perfect reconstruction: `core.losses.test_floor` for BCE, 0 for MSE.
         bins: the number of bins.
         title: the chart's title, or None for "Per-image <error>".
 

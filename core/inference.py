@@ -1,6 +1,6 @@
 """Using a trained model: reconstructions, per-image errors, rankings and feature maps, and the inference worker.
 
-Images here are scaled float32 arrays of shape (n, 28, 28, 1) in [0, 1] (see `core.data.scale`).
+Images here are scaled float32 arrays of shape (n, 28, 28, 1) in [0, 1] (see `core.mnist.scale`).
 
 The functions that run a model take anything called like a Keras model, `model(images, training=False)`: a
 `keras.Model` where Keras may be imported (tests, notebooks, the inference worker itself), or a `RemoteModel`, a
@@ -27,11 +27,11 @@ from typing import Any
 
 import numpy as np
 
+from core.losses import per_image_binary_crossentropy, per_image_mean_squared_error
 from core.runs import PROJECT_ROOT, RunInfo, RunStoreError
 from core.spec import INPUT_SHAPE
 from core.text import describe_exit
 
-EPSILON = 1e-7  # Keras clips predictions to [epsilon, 1 - epsilon] inside binary cross-entropy.
 SORT_ORDERS = ("worst", "best", "index")
 BATCH_SIZE = 1000  # Images per model call: fast on CPU, and small enough that other requests never wait long.
 # Seconds one request may take before its worker counts as hung. A cold worker imports TensorFlow and loads the
@@ -66,11 +66,10 @@ def per_image_errors(targets: np.ndarray, reconstructions: np.ndarray) -> dict[s
     Returns:
         {"bce": (n,) float64, "mse": (n,) float64}.
     """
-    targets = np.asarray(targets, dtype=np.float64).reshape(len(targets), -1)
-    predictions = np.clip(np.asarray(reconstructions, dtype=np.float64).reshape(len(targets), -1), EPSILON, 1 - EPSILON)
-    bce = -(targets * np.log(predictions) + (1 - targets) * np.log(1 - predictions)).mean(axis=1)
-    mse = ((targets - np.asarray(reconstructions, dtype=np.float64).reshape(len(targets), -1)) ** 2).mean(axis=1)
-    return {"bce": bce, "mse": mse}
+    return {
+        "bce": per_image_binary_crossentropy(targets, reconstructions),
+        "mse": per_image_mean_squared_error(targets, reconstructions),
+    }
 
 
 @dataclass(frozen=True)
@@ -104,7 +103,7 @@ class TestSetReport:
         """Each image's binary cross-entropy against itself: the lowest BCE any model can reach on it.
 
         Grey pixels cost their entropy even when predicted exactly, so the floor differs from image to image;
-        its mean over the test set is `core.data.test_floor("binary_crossentropy")`.
+        its mean over the test set is `core.losses.test_floor("binary_crossentropy")`.
         """
         return per_image_errors(self.images, self.images)["bce"]
 
@@ -125,7 +124,7 @@ def evaluate_test_set(
 
     Args:
         model: an autoencoder taking (n, 28, 28, 1) images in [0, 1]: a `RemoteModel`, or a `keras.Model`.
-        noise_kind: "none" to reconstruct the clean images, or a kind of `core.data.add_noise` to corrupt the
+        noise_kind: "none" to reconstruct the clean images, or a kind of `core.noise.add_noise` to corrupt the
             inputs first, as a denoiser is meant to be used; errors are still measured against the clean images.
         noise_amount: the strength of the noise, in [0, 1].
         seed: the seed of the noise, so that the same run always sees the same corrupted images.
@@ -138,7 +137,8 @@ def evaluate_test_set(
         RunStoreError: (a `ModelFileError`) for a remote model whose file is missing or cannot be read.
         InferenceError: for a remote model whose worker stopped or failed.
     """
-    from core.data import add_noise, load_mnist, scale
+    from core.mnist import load_mnist, scale
+    from core.noise import add_noise
 
     mnist = load_mnist()
     images = scale(mnist.x_test)

@@ -43,8 +43,8 @@ from pathlib import Path
 from typing import Any
 
 from core import runs
-from core.data import split_validation
 from core.events import EventReader, EventWriter
+from core.mnist import split_validation
 from core.spec import TRAIN_IMAGES, ExperimentSpec, SpecError
 from core.text import describe_exit
 from core.validation import validate

@@ -29,7 +29,7 @@ INTERPOLATIONS = ("nearest", "bilinear")
 LEARNING_RATE_SCHEDULES = ("constant", "cosine")
 OPTIMIZERS = ("adam", "adamw", "nadam", "rmsprop", "sgd")
 LOSSES = ("binary_crossentropy", "mse")
-# Noise a training run may add to its inputs. `core.data.NOISE_KINDS` has one more, for the Draw page only.
+# Noise a training run may add to its inputs. `core.noise.NOISE_KINDS` has one more, for the Draw page only.
 TRAINING_NOISE_KINDS = ("none", "gaussian", "salt_pepper")
 
 INPUT_SHAPE = (28, 28, 1)

@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.data import split_validation
 from core.jobs import JobRunner
+from core.mnist import split_validation
 from core.presets import PRESETS, preset
 from core.runs import DEFAULT_RUNS_DIR
 from core.shapes import infer_shapes
@@ -128,7 +128,8 @@ class ProgressBar:
 
 def train(spec: ExperimentSpec, limit: int | None, runs_dir: Path, quiet: bool = False) -> dict[str, Any]:
     """Trains `spec` through the job runner, drawing progress on stderr; Ctrl-C stops the job and keeps the run."""
-    from core.data import DataError, load_mnist, test_floor
+    from core.losses import test_floor
+    from core.mnist import DataError, load_mnist
 
     def report(message: str) -> None:
         print(message, file=sys.stderr, flush=True)

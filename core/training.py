@@ -26,9 +26,11 @@ from typing import Any
 import keras
 import numpy as np
 
-from core import data, runs
+from core import mnist as mnist_data
+from core import runs
 from core.events import EventWriter
 from core.model import build_model
+from core.noise import add_noise
 from core.spec import ExperimentSpec, SpecError
 from core.text import plural
 
@@ -161,10 +163,10 @@ def _train(
     training = spec.training
     runs.update_summary(path, status="running", worker=runs.process_identity(os.getpid()),
                         message="Loading MNIST and building the model.")  # fmt: skip
-    mnist = data.load_mnist()
+    mnist = mnist_data.load_mnist()
     images = mnist.x_train if limit is None else mnist.x_train[:limit]
-    x_train, x_validation = data.split_validation(data.scale(images), training.validation_split)
-    x_test = data.scale(mnist.x_test)
+    x_train, x_validation = mnist_data.split_validation(mnist_data.scale(images), training.validation_split)
+    x_test = mnist_data.scale(mnist.x_test)
     if stop_requested():
         _finish(path, events, "stopped", "Stopped before training began.", {})
         return "stopped"
@@ -218,7 +220,7 @@ def _train(
     metrics = callback.metrics(train_seconds)
     metrics["test_loss"] = float(model.evaluate(x_test, x_test, batch_size=1000, verbose=0))
     if denoising:
-        noisy = data.add_noise(x_test, training.noise.kind, training.noise.amount, seed=training.seed + 2)
+        noisy = add_noise(x_test, training.noise.kind, training.noise.amount, seed=training.seed + 2)
         metrics["test_noisy_loss"] = float(model.evaluate(noisy, x_test, batch_size=1000, verbose=0))
     if callback.stopped:
         _finish(path, events, "stopped", f"Stopped after {callback.describe_progress()}.", metrics)
@@ -254,7 +256,7 @@ def _fit_inputs(x_train: np.ndarray, x_validation: np.ndarray, spec: ExperimentS
     import tensorflow as tf
 
     if validation is not None:
-        validation = (data.add_noise(x_validation, noise.kind, noise.amount, seed=training.seed + 1), x_validation)
+        validation = (add_noise(x_validation, noise.kind, noise.amount, seed=training.seed + 1), x_validation)
     generator = tf.random.Generator.from_seed(training.seed)
 
     def corrupt(clean: Any) -> tuple[Any, Any]:
@@ -283,7 +285,7 @@ def library_versions() -> dict[str, str]:
 
 
 def _explain(error: Exception, spec: ExperimentSpec | None) -> str:
-    if isinstance(error, (SpecError, data.DataError, runs.RunStoreError)):
+    if isinstance(error, (SpecError, mnist_data.DataError, runs.RunStoreError)):
         return str(error)
     text = f"{type(error).__name__}: {error}".strip()
     if "OOM" in text or isinstance(error, MemoryError):

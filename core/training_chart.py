@@ -10,6 +10,8 @@ import numpy as np
 import pandas  # noqa: F401 - Plotly looks pandas up in sys.modules; a half-imported one from another thread breaks it.
 import plotly.graph_objects as go
 
+from core.pixels import enlarge_pixels
+
 SMOOTHING = 0.9  # Weight of the past in the exponential moving average of the batch loss.
 MAX_CHART_POINTS = 2000  # Per line: a long job's batches are averaged in bins so the chart stays light.
 LOSS_NAMES = {"binary_crossentropy": "binary cross-entropy", "mse": "mean squared error"}
@@ -139,4 +141,4 @@ def preview_strip(originals: np.ndarray, reconstructions: np.ndarray, scale: int
         strip[:28, left : left + 28] = originals[index]
         strip[28 + gap :, left : left + 28] = reconstructions[index]
     image = np.clip(strip * 255, 0, 255).astype(np.uint8)
-    return np.kron(image, np.ones((scale, scale), dtype=np.uint8))
+    return enlarge_pixels(image, scale)

@@ -7,11 +7,13 @@ repository's `runs/` or sees its shipped runs.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from core import mnist as mnist_data
 from core import runs
 from core.presets import preset
 from core.spec import ExperimentSpec
@@ -76,3 +78,42 @@ def diverging_spec() -> ExperimentSpec:
         decoder=tuple(replace(layer, activation="linear") for layer in spec.decoder),
         output=replace(spec.output, activation="linear"),
     )
+
+
+@pytest.fixture(scope="session")
+def real_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default project cache holding the real MNIST, fetched once if missing; the good file tests copy."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("MNIST_PATH", raising=False)
+        patch.delenv("STUDIO_DATA_DIR", raising=False)
+        patch.setenv("KERAS_HOME", str(tmp_path_factory.mktemp("empty_keras_home")))
+        mnist_data.clear_cache()
+        try:
+            mnist = mnist_data.load_mnist()
+        except mnist_data.DataError as error:
+            pytest.fail(f"The real MNIST is needed for these tests and could not be loaded: {error}")
+        finally:
+            mnist_data.clear_cache()
+    path = mnist_data.project_cache_path()
+    assert mnist.source == f"project cache {path}"
+    return path
+
+
+@pytest.fixture
+def offline_mnist(real_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """MNIST loaded afresh from the project cache only: no MNIST_PATH, an empty Keras cache, and no network.
+
+    Any attempt to reach the network fails the test unless the test puts its own stand-in in place.
+    """
+    monkeypatch.delenv("MNIST_PATH", raising=False)
+    monkeypatch.delenv("STUDIO_DATA_DIR", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+
+    def no_network(*arguments: object, **keywords: object) -> None:
+        raise AssertionError("This test tried to reach the network.")
+
+    monkeypatch.setattr(mnist_data, "download_wheel", no_network)
+    monkeypatch.setattr(mnist_data, "_load_with_keras", no_network)
+    mnist_data.clear_cache()
+    yield
+    mnist_data.clear_cache()

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.data import load_mnist, scale
 from core.drawing import BOX_SIZE, CENTRE, comparable_test_loss, denoise, enlarge, ink, to_mnist
+from core.mnist import load_mnist, scale
 from core.presets import preset
 from core.runs import RunInfo
 from core.spec import NoiseSpec

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from core import inference, text
-from core.data import add_noise, load_mnist, reconstruction_floor, scale, test_floor
 from core.inference import ModelFileError, RemoteModel, TestSetReport
+from core.losses import reconstruction_floor, test_floor
+from core.mnist import load_mnist, scale
+from core.noise import add_noise
 from core.runs import RunInfo
 
 

@@ -12,7 +12,8 @@ import keras
 import numpy as np
 import pytest
 
-from core import data, inference
+from core import inference, losses
+from core.mnist import load_mnist, scale
 from core.model import OPTIMIZER_CLASSES, build_model, feature_model
 from core.presets import PRESETS, preset
 from core.shapes import infer_shapes
@@ -56,7 +57,7 @@ def strided_model() -> keras.Model:
 
 @pytest.fixture(scope="module")
 def test_images() -> np.ndarray:
-    return data.scale(data.load_mnist().x_test[:6])
+    return scale(load_mnist().x_test[:6])
 
 
 # --- Building ----------------------------------------------------------------------------------------------
@@ -275,7 +276,7 @@ def test_per_image_errors_clip_certain_predictions() -> None:
 def test_perfect_reconstruction_scores_the_floor(test_images: np.ndarray) -> None:
     errors = inference.per_image_errors(test_images, test_images)
     assert errors["mse"].max() == 0
-    assert errors["bce"].mean() == pytest.approx(data.reconstruction_floor("binary_crossentropy", test_images))
+    assert errors["bce"].mean() == pytest.approx(losses.reconstruction_floor("binary_crossentropy", test_images))
 
 
 # --- Ranking -----------------------------------------------------------------------------------------------

@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 
 from core import inference, runs, serving
-from core.data import load_mnist, scale
 from core.drawing import denoise, to_mnist
 from core.inference import InferenceError, InferenceWorker, ModelFileError, RemoteModel
+from core.mnist import load_mnist, scale
 from core.model import build_model
 from core.presets import preset
 from core.runs import RunInfo, RunStoreError

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import data, inference, jobs, runs, training
+from core import inference, jobs, runs, training
+from core import mnist as mnist_data
 from core.jobs import JobRunner, JobSnapshot
 from core.presets import preset
 from core.shapes import infer_shapes
@@ -152,7 +153,7 @@ def test_short_run_reloads_and_predicts(short_run: tuple[JobSnapshot, Path]) -> 
     assert run.status == "completed"
     assert [record["epoch"] for record in runs.load_history(run)] == [1, 2]
     model = runs.load_model(run)
-    images = data.scale(data.load_mnist().x_test[:8])
+    images = mnist_data.scale(mnist_data.load_mnist().x_test[:8])
     reconstructions = inference.reconstruct(model, images)
     assert reconstructions.shape == (8, 28, 28, 1)
     assert reconstructions.min() >= 0 and reconstructions.max() <= 1
@@ -231,7 +232,7 @@ def test_a_nan_loss_fails_the_job_and_the_process_lives_on(runs_dir: Path, diver
     ("error", "message"),
     [
         (RuntimeError("disk on fire"), "Training failed with RuntimeError: disk on fire"),
-        (data.DataError("MNIST is missing. Set MNIST_PATH."), "MNIST is missing. Set MNIST_PATH."),
+        (mnist_data.DataError("MNIST is missing. Set MNIST_PATH."), "MNIST is missing. Set MNIST_PATH."),
         (MemoryError(), "Training ran out of memory (MemoryError:). Try a smaller batch size (now 100)."),
     ],
 )
@@ -241,7 +242,7 @@ def test_an_exception_while_preparing_fails_the_job(
     def broken_load(*arguments: object, **keywords: object) -> None:
         raise error
 
-    monkeypatch.setattr(data, "load_mnist", broken_load)
+    monkeypatch.setattr(mnist_data, "load_mnist", broken_load)
     snapshot, path = train(SHORT, runs_dir)
     assert snapshot.status == "failed"
     assert snapshot.message == message

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from core.data import NOISE_KINDS
+from core.noise import NOISE_KINDS
 from core.runs import RunInfo
 
 CANVAS_SIZE = 280  # Ten screen pixels for each of MNIST's 28.
@@ -31,7 +31,7 @@ AMOUNT_HELP = {
 
 @dataclass(frozen=True)
 class NoiseSettings:
-    """The noise picked on the page, as `core.data.add_noise` takes it (amount 0 for "none")."""
+    """The noise picked on the page, as `core.noise.add_noise` takes it (amount 0 for "none")."""
 
     kind: str
     amount: float

@@ -11,8 +11,8 @@ import os
 import numpy as np
 import streamlit as st
 
-from core.data import test_floor
 from core.jobs import JobRunner, JobSnapshot
+from core.losses import test_floor
 from core.shapes import infer_shapes
 from core.spec import ExperimentSpec, SpecError
 from core.text import plural

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.data import Mnist, load_mnist
 from core.inference import InferenceWorker, RemoteModel, TestSetReport, evaluate_test_set
 from core.jobs import JobRunner, shared_runner
+from core.mnist import Mnist, load_mnist
 from core.runs import RunInfo, default_runs_dir, load_run
 
 

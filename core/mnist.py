@@ -1,4 +1,4 @@
-"""MNIST for the studio: found, fetched, verified and held once per process; scaling, noise and loss floors.
+"""MNIST for the studio: found, fetched, verified and held once per process; scaled, and split for validation.
 
 `load_mnist` returns the 70,000 images and labels of Keras' `mnist.npz` as read-only uint8 arrays. It looks in
 order at the file named by `MNIST_PATH`, the Keras cache, and the project's own cache, which it builds on first
@@ -8,20 +8,19 @@ Keras' copy before it is used, so the studio trains on exactly the data everyone
 
 Problems with the data raise `DataError` (a `RuntimeError`) with a message meant for the user: which file, what
 is wrong with it and what to do. Pixels stay uint8 in storage; `scale` turns them into the float32 inputs a model
-takes, and `add_noise` corrupts scaled inputs for denoising experiments.
+takes, and `split_validation` holds out the validation images as Keras' `fit` does. Noise lives in `core.noise`,
+losses and their floors in `core.losses`; this module imports neither.
 
-Run `python -m core.data fetch` to fetch the data ahead of time, `python -m core.data verify` to check it.
+Run `python -m core.mnist fetch` to fetch the data ahead of time, `python -m core.mnist verify` to check it.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import gzip
 import hashlib
 import math
-import numbers
 import os
 import pickle
 import subprocess
@@ -30,14 +29,14 @@ import tempfile
 import threading
 import time
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from core.spec import LOSSES, TRAINING_NOISE_KINDS, SpecError
+from core.spec import SpecError
 
 ARRAY_NAMES = ("x_train", "y_train", "x_test", "y_test")
 ARRAY_SHAPES = {
@@ -62,10 +61,6 @@ KERAS_MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/m
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 CACHE_FILE_NAME = "mnist.npz"
-
-# Every noise `add_noise` makes: the training kinds, and "block", which the Draw page offers to erase a patch.
-NOISE_KINDS = (*TRAINING_NOISE_KINDS, "block")
-EPSILON = 1e-7  # keras.config.epsilon(), which Keras' binary crossentropy clips predictions to.
 
 Progress = Callable[[str], None]
 
@@ -130,11 +125,13 @@ def load_mnist(progress: Progress | None = None) -> Mnist:
 
 
 def clear_cache() -> None:
-    """Forgets the loaded data and the cached test floors, so the next load looks for sources again (tests)."""
+    """Forgets the loaded data, so the next load looks for sources again (tests).
+
+    The floors of `core.losses.test_floor` are cached per loaded `Mnist`, so they are forgotten with it.
+    """
     global _loaded
     with _lock:
         _loaded = None
-        test_floor.cache_clear()
 
 
 def keras_cache_path() -> Path:
@@ -442,7 +439,7 @@ def _quiet(message: str) -> None:
     pass
 
 
-# --- Scaling, noise and loss floors -----------------------------------------------------------------------
+# --- Scaling and the validation split ---------------------------------------------------------------------
 
 
 def split_validation(images: Any, validation_split: float) -> tuple[Any, Any]:
@@ -484,147 +481,16 @@ def scale(images: np.ndarray) -> np.ndarray:
     return (images.astype(np.float32) / np.float32(255))[..., np.newaxis]
 
 
-def add_noise(
-    images: np.ndarray,
-    kind: str,
-    amount: float,
-    seed: int | np.random.Generator = 0,
-) -> np.ndarray:
-    """A noisy copy of scaled images, for training and showing denoising autoencoders.
-
-    Kinds:
-        "none": an unchanged copy.
-        "gaussian": adds normal noise with standard deviation `amount`, then clips to [0, 1].
-        "salt_pepper": sets each pixel with probability `amount` to 0 or 1, half of them each.
-        "block": erases (sets to 0) one square per image covering about `amount` of its area, at a random place.
-
-    Args:
-        images: float images in [0, 1]: one image (28, 28) or (28, 28, 1), or a batch (n, 28, 28) or
-            (n, 28, 28, 1). The last axis counts as channels when it has size 1.
-        kind: one of "none", "gaussian", "salt_pepper", "block".
-        amount: the strength, in [0, 1]; 0 leaves the images unchanged for every kind.
-        seed: an integer for reproducible noise, or a `numpy.random.Generator` to draw from.
-
-    Returns:
-        A new float32 array of the same shape as `images`.
-
-    Raises:
-        ValueError: for an unknown `kind` or an `amount` outside [0, 1].
-    """
-    if kind not in NOISE_KINDS:
-        raise ValueError(
-            f"Invalid value for argument `kind`. Expected one of {list(NOISE_KINDS)}. Received kind={kind!r}."
-        )
-    if isinstance(amount, bool) or not isinstance(amount, numbers.Real) or not 0 <= amount <= 1:
-        raise ValueError(
-            f"Invalid value for argument `amount`. Expected a number in [0, 1]. Received amount={amount!r}."
-        )
-    noisy = np.array(images, dtype=np.float32, copy=True)
-    if noisy.ndim < 2:
-        raise ValueError(
-            f"Invalid shape for argument `images`. Expected (28, 28), (n, 28, 28) or (n, 28, 28, 1). "
-            f"Received shape={noisy.shape}."
-        )
-    if kind == "none" or amount == 0:
-        return noisy
-    generator = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-
-    if kind == "gaussian":
-        noisy += np.float32(amount) * generator.standard_normal(noisy.shape, dtype=np.float32)
-        return np.clip(noisy, 0, 1, out=noisy)
-    if kind == "salt_pepper":
-        hit = generator.random(noisy.shape, dtype=np.float32) < amount
-        salt = generator.random(noisy.shape, dtype=np.float32) < 0.5
-        noisy[hit] = salt[hit].astype(np.float32)
-        return noisy
-    _erase_blocks(noisy, amount, generator)
-    return noisy
-
-
-def _erase_blocks(images: np.ndarray, amount: float, generator: np.random.Generator) -> None:
-    has_channels = images.ndim >= 3 and images.shape[-1] == 1
-    height, width = images.shape[-3:-1] if has_channels else images.shape[-2:]
-    batch = images.reshape(-1, height, width, images.shape[-1] if has_channels else 1)  # a view of the copy
-    side = min(height, width, max(1, round(math.sqrt(amount * height * width))))
-    tops = generator.integers(0, height - side + 1, size=len(batch))
-    lefts = generator.integers(0, width - side + 1, size=len(batch))
-    rows = np.arange(height)
-    columns = np.arange(width)
-    in_rows = (rows >= tops[:, None]) & (rows < tops[:, None] + side)  # (batch, height)
-    in_columns = (columns >= lefts[:, None]) & (columns < lefts[:, None] + side)  # (batch, width)
-    batch[in_rows[:, :, None] & in_columns[:, None, :]] = 0  # (batch, height, width) mask over every channel
-
-
-def reconstruction_floor(loss: str, images: np.ndarray) -> float:
-    """The loss of a perfect reconstruction (output equal to target), the lowest value training can reach.
-
-    For "mse" it is 0. For "binary_crossentropy" it is not: a gray pixel x costs its entropy
-    -(x log x + (1 - x) log(1 - x)) even when predicted exactly. As in Keras, the prediction is clipped to
-    [1e-7, 1 - 1e-7] and the target is not, so black and white pixels cost about 1e-7 each.
-
-    Args:
-        loss: "binary_crossentropy" or "mse".
-        images: scaled images with values in [0, 1], any shape.
-
-    Returns:
-        The mean loss over all pixels, as Keras averages it.
-
-    Raises:
-        ValueError: for an unknown loss or images outside [0, 1].
-    """
-    if loss not in LOSSES:
-        raise ValueError(f"Invalid value for argument `loss`. Expected one of {list(LOSSES)}. Received loss={loss!r}.")
-    pixels = np.asarray(images).reshape(-1)
-    if pixels.size == 0:
-        raise ValueError("Invalid value for argument `images`. Expected at least one pixel. Received an empty array.")
-    low, high = float(pixels.min()), float(pixels.max())
-    if not 0 <= low <= high <= 1:
-        raise ValueError(
-            f"Invalid value for argument `images`. Expected scaled images with values in [0, 1]. "
-            f"Received values from {low} to {high}."
-        )
-    if loss == "mse":
-        return 0.0
-    total = 0.0
-    for chunk in _chunks(pixels):
-        target = chunk.astype(np.float64)
-        prediction = np.clip(target, EPSILON, 1 - EPSILON)
-        total += float(-(target * np.log(prediction) + (1 - target) * np.log(1 - prediction)).sum())
-    return total / pixels.size
-
-
-@functools.cache
-def test_floor(loss: str) -> float:
-    """`reconstruction_floor` over the 10,000 scaled MNIST test images, computed once per loss.
-
-    Raises:
-        ValueError: for an unknown loss.
-        DataError: if MNIST cannot be loaded.
-    """
-    if loss not in LOSSES:
-        raise ValueError(f"Invalid value for argument `loss`. Expected one of {list(LOSSES)}. Received loss={loss!r}.")
-    return reconstruction_floor(loss, scale(load_mnist().x_test))
-
-
-test_floor.__test__ = False  # type: ignore[attr-defined]  # Its name would make pytest collect it from test modules.
-
-
-def _chunks(pixels: np.ndarray, size: int = 1 << 22) -> Iterator[np.ndarray]:
-    # Bounded pieces keep the float64 temporaries small even for all 47 million training pixels.
-    for start in range(0, pixels.size, size):
-        yield pixels[start : start + size]
-
-
 # --- Command line -----------------------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m core.data fetch` makes sure MNIST is available; `verify` loads it and prints its checks.
+    """`python -m core.mnist fetch` makes sure MNIST is available; `verify` loads it and prints its checks.
 
     Returns:
         0 on success, 1 with the reason on stderr if the data cannot be had.
     """
-    parser = argparse.ArgumentParser(prog="python -m core.data", description="Find, fetch and verify MNIST.")
+    parser = argparse.ArgumentParser(prog="python -m core.mnist", description="Find, fetch and verify MNIST.")
     parser.add_argument("command", choices=["fetch", "verify"], help="fetch: make MNIST available; verify: check it")
     arguments = parser.parse_args(argv)
 

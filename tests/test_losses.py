@@ -1,0 +1,95 @@
+"""Tests for core.losses: binary cross-entropy as Keras computes it, and the reconstruction and test-set floors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from core import losses
+from core import mnist as mnist_data
+from core.mnist import load_mnist, scale
+
+pytestmark = pytest.mark.usefixtures("offline_mnist")
+
+BCE_TEST_FLOOR = 0.0580797823  # Equal to keras.losses.binary_crossentropy(x, x) in float64 over the test set.
+
+
+@pytest.mark.parametrize(
+    ("loss", "value", "expected"),
+    [
+        ("mse", 0.37, 0.0),
+        ("binary_crossentropy", 0.0, -math.log(1 - 1e-7)),  # Black pixels cost only the clipping.
+        ("binary_crossentropy", 1.0, -math.log(1 - 1e-7)),
+        ("binary_crossentropy", 0.5, math.log(2)),
+    ],
+)
+def test_reconstruction_floor_of_uniform_images(loss: str, value: float, expected: float) -> None:
+    images = np.full((4, 28, 28, 1), value, np.float32)
+    assert losses.reconstruction_floor(loss, images) == pytest.approx(expected, rel=1e-9, abs=1e-15)
+
+
+def test_reconstruction_floor_refuses_unknown_losses_and_unscaled_images() -> None:
+    with pytest.raises(ValueError, match=r"Expected one of \['binary_crossentropy', 'mse'\]. Received loss='mae'."):
+        losses.reconstruction_floor("mae", np.zeros((1, 28, 28, 1), np.float32))
+    with pytest.raises(ValueError, match=r"Expected scaled images with values in \[0, 1\]"):
+        losses.reconstruction_floor("binary_crossentropy", load_mnist().x_test[:2])
+
+
+def test_test_floor_is_near_keras_value_and_cached() -> None:
+    floor = losses.test_floor("binary_crossentropy")
+    assert floor == pytest.approx(BCE_TEST_FLOOR, abs=1e-10)
+    assert losses.test_floor("mse") == 0.0
+
+    def no_second_computation(*arguments: object, **keywords: object) -> None:
+        raise AssertionError("The floor was computed again.")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(losses, "reconstruction_floor", no_second_computation)
+        assert losses.test_floor("binary_crossentropy") == floor
+
+
+def test_bce_floor_agrees_with_keras() -> None:
+    keras = pytest.importorskip("keras")
+    images = scale(load_mnist().x_test[:200]).astype(np.float64)
+    keras_loss = float(keras.ops.mean(keras.losses.binary_crossentropy(images, images)))
+    assert losses.reconstruction_floor("binary_crossentropy", images) == pytest.approx(keras_loss, rel=1e-9)
+
+
+def test_test_floor_is_computed_again_for_newly_loaded_data() -> None:
+    floor = losses.test_floor("binary_crossentropy")
+    mnist_data.clear_cache()  # The floors belong to the data they were computed from.
+    computed: list[str] = []
+    real_floor = losses.reconstruction_floor
+
+    def counting_floor(loss: str, images: np.ndarray) -> float:
+        computed.append(loss)
+        return real_floor(loss, images)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(losses, "reconstruction_floor", counting_floor)
+        assert losses.test_floor("binary_crossentropy") == floor
+        assert losses.test_floor("binary_crossentropy") == floor
+    assert computed == ["binary_crossentropy"]
+
+
+def test_binary_crossentropy_clips_the_prediction_and_not_the_target() -> None:
+    targets = np.array([0.0, 1.0, 0.5, 0.25])
+    predictions = np.array([0.0, 1.0, 0.5, 0.75])
+    expected = [-math.log(1 - 1e-7), -math.log(1 - 1e-7), math.log(2), -(0.25 * math.log(0.75) + 0.75 * math.log(0.25))]
+    np.testing.assert_allclose(losses.binary_crossentropy(targets, predictions), expected, rtol=1e-12)
+    assert losses.binary_crossentropy(targets.astype(np.float32), predictions).dtype == np.float64
+
+
+def test_per_image_errors_average_over_each_image() -> None:
+    targets = np.stack([np.zeros((2, 2, 1)), np.full((2, 2, 1), 0.5)])  # (2, 2, 2, 1)
+    predictions = np.stack([np.full((2, 2, 1), 0.5), np.full((2, 2, 1), 0.5)])
+    np.testing.assert_allclose(losses.per_image_binary_crossentropy(targets, predictions), [math.log(2)] * 2)
+    np.testing.assert_allclose(losses.per_image_mean_squared_error(targets, predictions), [0.25, 0.0])
+
+
+def test_the_floor_is_the_mean_binary_crossentropy_of_images_against_themselves() -> None:
+    images = scale(load_mnist().x_test[:50])
+    per_image = losses.per_image_binary_crossentropy(images, images)
+    assert losses.reconstruction_floor("binary_crossentropy", images) == pytest.approx(per_image.mean(), rel=1e-12)
