@@ -20,17 +20,11 @@ import pytest
 from core import runs
 from core.model import build_model
 from core.presets import preset
+from tests.ui.conftest import PAGES
 
 pytestmark = pytest.mark.slow  # Every test here trains or starts a worker process.
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
-PAGES = [
-    "app_pages/home.py",
-    "app_pages/build.py",
-    "app_pages/train.py",
-    "app_pages/reconstructions.py",
-    "app_pages/draw.py",
-]
 
 # Run with the store's pretrained stand-in as its argument; prints one JSON line of what each page showed.
 SCRIPT = """

@@ -8,15 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.presets import PRESETS
-from tests.ui.conftest import active_run_picker
-
-PAGES = [
-    "app_pages/home.py",
-    "app_pages/build.py",
-    "app_pages/train.py",
-    "app_pages/reconstructions.py",
-    "app_pages/draw.py",
-]
+from tests.ui.conftest import PAGES, active_run_picker
 
 
 def test_home_page_loads_without_tensorflow(app: AppTest) -> None:
