@@ -140,15 +140,14 @@ def set_max_parallel(runs_dir: Path | str, count: int) -> None:
     schedule(root)
 
 
-def _summaries(runs_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
+def _summaries(runs_dir: Path, skip: set[str] | frozenset[str] = frozenset()) -> list[tuple[Path, dict[str, Any]]]:
+    """The summaries of the store's runs, by run id, except those named in `skip`; damaged runs are left out."""
     found = []
     for path in sorted(runs_dir.iterdir()) if runs_dir.is_dir() else ():
-        if not path.is_dir() or path.is_symlink() or not runs.RUN_ID.match(path.name):
+        if path.name in skip or not runs.RUN_ID.match(path.name) or not path.is_dir() or path.is_symlink():
             continue
-        try:
+        with contextlib.suppress(OSError, ValueError):  # A damaged run takes no part in the queue.
             found.append((path, runs.read_summary(path)))
-        except (OSError, ValueError):
-            continue  # A damaged run takes no part in the queue.
     return found
 
 
@@ -585,7 +584,7 @@ class JobRunner:
             return
         self._discovered_at = now
         with self._lock:
-            for path, summary in _summaries_except(self.runs_dir, self._settled | set(self._views)):
+            for path, summary in _summaries(self.runs_dir, skip=self._settled | set(self._views)):
                 status = summary.get("status")
                 if status == "queued" or (status == "running" and runs.owner_alive(summary)):
                     self._views[path.name] = _JobView(path)
@@ -598,14 +597,6 @@ class JobRunner:
             for job_id in finished[: max(0, len(finished) - self.FINISHED_KEPT)]:
                 self._settled.add(job_id)
                 del self._views[job_id]
-
-
-def _summaries_except(runs_dir: Path, known: set[str]) -> Iterator[tuple[Path, dict[str, Any]]]:
-    for path in runs_dir.iterdir() if runs_dir.is_dir() else ():
-        if path.name in known or not runs.RUN_ID.match(path.name) or not path.is_dir():
-            continue
-        with contextlib.suppress(OSError, ValueError):
-            yield path, runs.read_summary(path)
 
 
 _RUNNERS: dict[Path, JobRunner] = {}
