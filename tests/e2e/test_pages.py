@@ -31,7 +31,7 @@ def test_deep_link_on_a_fresh_server_keeps_the_sidebar(tmp_path, page: object) -
 
     with serve(tmp_path / "runs", tmp_path / "deep-link-server.log") as served:
         page.goto(f"{served.url}/train")
-        page.get_by_text("Start training").wait_for()
+        page.get_by_role("button", name="Start training").wait_for()
         page.locator('[data-testid="stSidebar"]').get_by_text("Preset").first.wait_for()
         nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
         assert "Reconstructions" in nav and "dashboard" not in nav
