@@ -61,6 +61,7 @@ class Served:
     url: str
     process: subprocess.Popen
     log_path: Path
+    runs_dir: Path
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -96,7 +97,7 @@ def serve(runs_dir: Path, log_path: Path, stop_jobs: bool = True) -> Iterator[Se
                 pytest.fail(f"The server did not start:\n{log.read()[-3000:]}")
             time.sleep(0.2)
         try:
-            yield Served(url, process, log_path)
+            yield Served(url, process, log_path, runs_dir)
         finally:
             process.terminate()
             try:
