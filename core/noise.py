@@ -10,7 +10,9 @@ import numbers
 
 import numpy as np
 
-from core.spec import TRAINING_NOISE_KINDS
+from core.spec import TRAINING_NOISE_KINDS, TrainingSpec
+
+TEST_NOISE_SEED_OFFSET = 2  # A run's noisy test images are drawn with its seed + 2 (validation uses + 1).
 
 # Every noise `add_noise` makes: the training kinds, and "block", which the Draw page offers to erase a patch.
 NOISE_KINDS = (*TRAINING_NOISE_KINDS, "block")
@@ -71,6 +73,15 @@ def add_noise(
         return noisy
     _erase_blocks(noisy, amount, generator)
     return noisy
+
+
+def noisy_test_images(images: np.ndarray, training: TrainingSpec) -> np.ndarray:
+    """The test images corrupted with a run's training noise, the same in every process that draws them.
+
+    The training worker measures a denoiser's `test_noisy_loss` on these, and the dashboard shows the same
+    images, so the two figures agree.
+    """
+    return add_noise(images, training.noise.kind, training.noise.amount, seed=training.seed + TEST_NOISE_SEED_OFFSET)
 
 
 def _erase_blocks(images: np.ndarray, amount: float, generator: np.random.Generator) -> None:

@@ -26,11 +26,11 @@ from typing import Any
 import keras
 import numpy as np
 
+from core import batches, runs
 from core import mnist as mnist_data
-from core import runs
 from core.events import EventWriter
 from core.model import build_model
-from core.noise import add_noise
+from core.noise import noisy_test_images
 from core.spec import ExperimentSpec, SpecError
 from core.text import plural
 
@@ -165,45 +165,37 @@ def _train(
                         message="Loading MNIST and building the model.")  # fmt: skip
     mnist = mnist_data.load_mnist()
     images = mnist.x_train if limit is None else mnist.x_train[:limit]
-    x_train, x_validation = mnist_data.split_validation(mnist_data.scale(images), training.validation_split)
+    train_images, validation_images = mnist_data.split_validation(images, training.validation_split)  # uint8
     x_test = mnist_data.scale(mnist.x_test)
     if stop_requested():
         _finish(path, events, "stopped", "Stopped before training began.", {})
         return "stopped"
 
     keras.utils.set_random_seed(training.seed)
-    steps_per_epoch = math.ceil(len(x_train) / training.batch_size)
+    train_data = batches.training_batches(train_images, training.batch_size, training.noise, training.seed)
+    validation_data = batches.validation_batches(validation_images, training.batch_size, training.noise,
+                                                 training.seed)  # fmt: skip
+    steps_per_epoch = train_data.num_batches
     model = build_model(spec, steps_per_epoch=steps_per_epoch)
     params = model.count_params()
-    train_data, validation_data = _fit_inputs(x_train, x_validation, spec)
-    message = f"Training {spec.name}: {params:,} parameters on {len(x_train):,} images."
+    message = f"Training {spec.name}: {params:,} parameters on {len(train_images):,} images."
     runs.update_summary(
         path,
         message=message,
         params=params,
         epochs_planned=training.epochs,
         epochs_completed=0,
-        train_images=len(x_train),
-        validation_images=len(x_validation),
+        train_images=len(train_images),
+        validation_images=len(validation_images),
         denoiser=training.noise.kind != "none",
         versions=library_versions(),
     )
     events.write("start", run_id=path.name, params=params, steps_per_epoch=steps_per_epoch, message=message,
-                 train_images=len(x_train), validation_images=len(x_validation), pid=os.getpid())  # fmt: skip
+                 train_images=len(train_images), validation_images=len(validation_images), pid=os.getpid())  # fmt: skip
 
-    callback = EventCallback(events, path, spec, len(x_train), x_test[:PREVIEW_IMAGES], stop_requested)
+    callback = EventCallback(events, path, spec, len(train_images), x_test[:PREVIEW_IMAGES], stop_requested)
     fit_started = time.perf_counter()
-    denoising = training.noise.kind != "none"  # Then `train_data` is a batched, shuffled tf.data pipeline.
-    model.fit(
-        train_data,
-        None if denoising else x_train,
-        batch_size=None if denoising else training.batch_size,
-        epochs=training.epochs,
-        validation_data=validation_data,
-        shuffle=not denoising,
-        verbose=0,
-        callbacks=[callback],
-    )
+    model.fit(train_data, epochs=training.epochs, validation_data=validation_data, verbose=0, callbacks=[callback])
     train_seconds = time.perf_counter() - fit_started
 
     if callback.nan_at is not None:
@@ -219,8 +211,8 @@ def _train(
         runs.save_model(path, model)  # Stopped mid-epoch: keep the weights as they are now.
     metrics = callback.metrics(train_seconds)
     metrics["test_loss"] = float(model.evaluate(x_test, x_test, batch_size=1000, verbose=0))
-    if denoising:
-        noisy = add_noise(x_test, training.noise.kind, training.noise.amount, seed=training.seed + 2)
+    if training.noise.kind != "none":
+        noisy = noisy_test_images(x_test, training)
         metrics["test_noisy_loss"] = float(model.evaluate(noisy, x_test, batch_size=1000, verbose=0))
     if callback.stopped:
         _finish(path, events, "stopped", f"Stopped after {callback.describe_progress()}.", metrics)
@@ -240,38 +232,6 @@ def _finish(path: Path, events: EventWriter, status: str, message: str, metrics:
     except OSError as error:  # The store's disk went away; the job still ends with a message.
         message += f" (The run's summary could not be written: {error}.)"
     events.write("end", status=status, message=message, **metrics)
-
-
-def _fit_inputs(x_train: np.ndarray, x_validation: np.ndarray, spec: ExperimentSpec) -> tuple[Any, Any]:
-    """The training input for `fit` (a noisy tf.data pipeline when denoising) and the validation pair.
-
-    Denoising draws fresh noise for every batch of every epoch, so the model cannot memorise the noise;
-    validation noise is drawn once with a fixed seed so that validation losses are comparable across epochs.
-    """
-    training = spec.training
-    noise = training.noise
-    validation = (x_validation, x_validation) if len(x_validation) else None
-    if noise.kind == "none":
-        return x_train, validation
-    import tensorflow as tf
-
-    if validation is not None:
-        validation = (add_noise(x_validation, noise.kind, noise.amount, seed=training.seed + 1), x_validation)
-    generator = tf.random.Generator.from_seed(training.seed)
-
-    def corrupt(clean: Any) -> tuple[Any, Any]:
-        if noise.kind == "gaussian":
-            noisy = clean + generator.normal(tf.shape(clean), stddev=noise.amount)
-        else:  # salt_pepper: `amount` of the pixels become black or white, half each.
-            hit = generator.uniform(tf.shape(clean)) < noise.amount
-            salt = tf.cast(generator.uniform(tf.shape(clean)) < 0.5, clean.dtype)
-            noisy = tf.where(hit, salt, clean)
-        return tf.clip_by_value(noisy, 0.0, 1.0), clean
-
-    dataset = tf.data.Dataset.from_tensor_slices(x_train)
-    dataset = dataset.shuffle(len(x_train), seed=training.seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(training.batch_size).map(corrupt).prefetch(2)
-    return dataset, validation
 
 
 def library_versions() -> dict[str, str]:

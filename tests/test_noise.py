@@ -98,3 +98,14 @@ def test_unknown_noise_kind_is_refused_in_keras_voice() -> None:
 def test_noise_amount_outside_unit_range_is_refused(amount: object) -> None:
     with pytest.raises(ValueError, match=r"Invalid value for argument `amount`. Expected a number in \[0, 1\]"):
         add_noise(np.zeros((28, 28), np.float32), "gaussian", amount)  # type: ignore[arg-type]
+
+
+def test_noisy_test_images_are_drawn_with_the_runs_seed_plus_the_test_offset() -> None:
+    from core.noise import TEST_NOISE_SEED_OFFSET, noisy_test_images
+    from core.spec import NoiseSpec, TrainingSpec
+
+    images = np.full((4, 28, 28, 1), 0.5, dtype=np.float32)
+    training = TrainingSpec(noise=NoiseSpec(kind="gaussian", amount=0.2), seed=7)
+    expected = add_noise(images, "gaussian", 0.2, seed=7 + TEST_NOISE_SEED_OFFSET)
+    np.testing.assert_array_equal(noisy_test_images(images, training), expected)
+    assert not np.array_equal(noisy_test_images(images, TrainingSpec(noise=training.noise, seed=8)), expected)

@@ -13,6 +13,7 @@ import streamlit as st
 from core.inference import InferenceWorker, RemoteModel, TestSetReport, evaluate_test_set
 from core.jobs import JobRunner, shared_runner
 from core.mnist import Mnist, load_mnist
+from core.noise import TEST_NOISE_SEED_OFFSET
 from core.runs import RunInfo, default_runs_dir, load_run
 
 
@@ -86,11 +87,11 @@ def _noisy_test_report(
 def get_noisy_test_report(run: RunInfo) -> TestSetReport:
     """Like `get_test_report`, but the model is given test images corrupted with the run's training noise.
 
-    The noise is drawn with the run's seed + 2, as the training worker draws it for the run's `test_noisy_loss`,
-    so the mean error here matches that figure. A run trained without noise gets its clean report. Raises as
+    The noise is drawn as `core.noise.noisy_test_images` draws it for the run's `test_noisy_loss`, so the mean
+    error here matches that figure. A run trained without noise gets its clean report. Raises as
     `get_test_report` does.
     """
     if run.spec is None or run.spec.training.noise.kind == "none":
         return get_test_report(run)
-    noise, seed = run.spec.training.noise, run.spec.training.seed + 2
+    noise, seed = run.spec.training.noise, run.spec.training.seed + TEST_NOISE_SEED_OFFSET
     return _noisy_test_report(run.run_id, model_version(run), str(default_runs_dir()), noise.kind, noise.amount, seed)

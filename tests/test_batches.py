@@ -1,0 +1,83 @@
+"""Tests for core.batches: the batches a training worker feeds `fit`, made from uint8 images one at a time."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.batches import ImageBatches, training_batches, validation_batches
+from core.mnist import scale
+from core.spec import NoiseSpec
+
+NO_NOISE = NoiseSpec()
+GAUSSIAN = NoiseSpec(kind="gaussian", amount=0.3)
+
+
+@pytest.fixture
+def images() -> np.ndarray:
+    """250 distinct uint8 "images": image i is filled with i % 256, and its first pixel is i // 256."""
+    numbers = np.arange(250)
+    pictures = np.repeat((numbers % 256).astype(np.uint8)[:, None, None], 28, axis=1).repeat(28, axis=2)
+    pictures[:, 0, 0] = numbers // 256
+    return pictures
+
+
+def identities(batch: np.ndarray) -> list[int]:
+    """Which images of the fixture a scaled batch holds."""
+    pixels = np.rint(batch[..., 0] * 255).astype(int)
+    return list(pixels[:, 1, 1] + 256 * pixels[:, 0, 0])
+
+
+def one_epoch(batches: ImageBatches) -> list[tuple[np.ndarray, np.ndarray]]:
+    drawn = [batches[index] for index in range(batches.num_batches)]
+    batches.on_epoch_end()
+    return drawn
+
+
+def test_training_batches_cover_every_image_once_an_epoch_in_a_new_order(images: np.ndarray) -> None:
+    batches = training_batches(images, 100, NO_NOISE, seed=3)
+    assert batches.num_batches == 3
+    first, second = one_epoch(batches), one_epoch(batches)
+    assert [len(inputs) for inputs, _ in first] == [100, 100, 50]
+    first_order = [image for inputs, _ in first for image in identities(inputs)]
+    second_order = [image for inputs, _ in second for image in identities(inputs)]
+    assert sorted(first_order) == sorted(second_order) == list(range(250))
+    assert first_order != second_order and first_order != list(range(250))
+
+
+def test_batches_are_scaled_float32_with_a_channel_and_targets_equal_inputs_without_noise(images: np.ndarray) -> None:
+    inputs, targets = training_batches(images, 100, NO_NOISE, seed=0)[0]
+    assert inputs.shape == (100, 28, 28, 1) and inputs.dtype == np.float32
+    assert inputs.min() >= 0 and inputs.max() <= 1
+    assert targets is inputs
+
+
+def test_the_same_seed_gives_the_same_batches_and_another_seed_others(images: np.ndarray) -> None:
+    def inputs(seed: int) -> list[np.ndarray]:
+        return [inputs for inputs, _ in one_epoch(training_batches(images, 100, GAUSSIAN, seed))]
+
+    assert all(np.array_equal(a, b) for a, b in zip(inputs(1), inputs(1), strict=True))
+    assert not np.array_equal(inputs(1)[0], inputs(2)[0])
+
+
+def test_training_noise_is_fresh_every_epoch_and_targets_stay_clean(images: np.ndarray) -> None:
+    batches = ImageBatches(images, 250, GAUSSIAN, seed=0, shuffle=False, fresh_noise=True)
+    (first_inputs, first_targets), (second_inputs, _) = one_epoch(batches)[0], one_epoch(batches)[0]
+    np.testing.assert_array_equal(first_targets, scale(images))
+    assert not np.array_equal(first_inputs, first_targets)
+    assert not np.array_equal(first_inputs, second_inputs)
+
+
+def test_validation_batches_are_the_same_every_epoch(images: np.ndarray) -> None:
+    batches = validation_batches(images, 100, GAUSSIAN, seed=0)
+    first, second = one_epoch(batches), one_epoch(batches)
+    for (first_inputs, first_targets), (second_inputs, second_targets) in zip(first, second, strict=True):
+        np.testing.assert_array_equal(first_inputs, second_inputs)
+        np.testing.assert_array_equal(first_targets, second_targets)
+    assert identities(first[0][1]) == list(range(100))  # In their own order.
+
+
+def test_no_validation_images_means_no_validation_batches(images: np.ndarray) -> None:
+    assert validation_batches(images[:0], 100, NO_NOISE, seed=0) is None
+    with pytest.raises(ValueError, match="Expected at least one image"):
+        training_batches(images[:0], 100, NO_NOISE, seed=0)
