@@ -125,10 +125,7 @@ def load_mnist(progress: Progress | None = None) -> Mnist:
 
 
 def clear_cache() -> None:
-    """Forgets the loaded data, so the next load looks for sources again (tests).
-
-    The floors of `core.losses.test_floor` are cached per loaded `Mnist`, so they are forgotten with it.
-    """
+    """Forgets the loaded data, so the next load looks for sources again (tests)."""
     global _loaded
     with _lock:
         _loaded = None

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from core import losses
-from core import mnist as mnist_data
 from core.mnist import load_mnist, scale
 
 pytestmark = pytest.mark.usefixtures("offline_mnist")
@@ -37,17 +36,16 @@ def test_reconstruction_floor_refuses_unknown_losses_and_unscaled_images() -> No
         losses.reconstruction_floor("binary_crossentropy", load_mnist().x_test[:2])
 
 
-def test_test_floor_is_near_keras_value_and_cached() -> None:
-    floor = losses.test_floor("binary_crossentropy")
-    assert floor == pytest.approx(BCE_TEST_FLOOR, abs=1e-10)
-    assert losses.test_floor("mse") == 0.0
+@pytest.mark.parametrize("loss", sorted(losses.TEST_FLOORS))
+def test_test_floors_are_the_floors_of_the_verified_test_set(loss: str) -> None:
+    computed = losses.reconstruction_floor(loss, scale(load_mnist().x_test))
+    assert losses.test_floor(loss) == pytest.approx(computed, rel=1e-12, abs=0)
+    assert losses.test_floor("binary_crossentropy") == pytest.approx(BCE_TEST_FLOOR, abs=1e-10)
 
-    def no_second_computation(*arguments: object, **keywords: object) -> None:
-        raise AssertionError("The floor was computed again.")
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(losses, "reconstruction_floor", no_second_computation)
-        assert losses.test_floor("binary_crossentropy") == floor
+def test_test_floor_refuses_unknown_losses() -> None:
+    with pytest.raises(ValueError, match="Invalid value for argument `loss`"):
+        losses.test_floor("mae")
 
 
 def test_bce_floor_agrees_with_keras() -> None:
@@ -55,23 +53,6 @@ def test_bce_floor_agrees_with_keras() -> None:
     images = scale(load_mnist().x_test[:200]).astype(np.float64)
     keras_loss = float(keras.ops.mean(keras.losses.binary_crossentropy(images, images)))
     assert losses.reconstruction_floor("binary_crossentropy", images) == pytest.approx(keras_loss, rel=1e-9)
-
-
-def test_test_floor_is_computed_again_for_newly_loaded_data() -> None:
-    floor = losses.test_floor("binary_crossentropy")
-    mnist_data.clear_cache()  # The floors belong to the data they were computed from.
-    computed: list[str] = []
-    real_floor = losses.reconstruction_floor
-
-    def counting_floor(loss: str, images: np.ndarray) -> float:
-        computed.append(loss)
-        return real_floor(loss, images)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(losses, "reconstruction_floor", counting_floor)
-        assert losses.test_floor("binary_crossentropy") == floor
-        assert losses.test_floor("binary_crossentropy") == floor
-    assert computed == ["binary_crossentropy"]
 
 
 def test_binary_crossentropy_clips_the_prediction_and_not_the_target() -> None:
