@@ -4,8 +4,8 @@ import time
 
 import streamlit as st
 
-from core.drawing import comparable_test_loss, denoise, enlarge, to_mnist
-from core.inference import InferenceError
+from core.drawing import comparable_test_loss, enlarge, to_mnist
+from core.inference import InferenceError, denoise
 from core.mnist import scale
 from core.runs import RunInfo, RunStoreError
 from ui import canvas, state

@@ -1,4 +1,4 @@
-"""Drawn digits: a canvas's RGBA pixels turned into an MNIST-like 28x28 input, and one image denoised.
+"""Drawn digits: a canvas's RGBA pixels turned into an MNIST-like 28x28 input.
 
 MNIST's digits were prepared in a known way (LeCun et al.): each binary NIST digit was scaled, keeping its aspect
 ratio, so that its longer side fits a 20x20 box, with antialiasing that leaves grey edges; then it was placed in a
@@ -11,14 +11,9 @@ their centre of mass (13.99 and 14.01 on average, each within half a pixel, as i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import numpy as np
 from PIL import Image
 
-from core.inference import per_image_errors, reconstruct
-from core.noise import add_noise
 from core.pixels import enlarge_pixels
 from core.runs import RunInfo
 
@@ -100,67 +95,6 @@ def to_mnist(pixels: np.ndarray) -> np.ndarray | None:
     digit = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
     digit[top : top + scaled.shape[0], left : left + scaled.shape[1]] = scaled
     return digit
-
-
-@dataclass(frozen=True, eq=False)  # eq=False: arrays have no single truth value.
-class Denoised:
-    """One clean digit, the noisy input made from it, the model's output and how far that is from the clean digit.
-
-    Attributes:
-        clean: (28, 28) float32, the digit before noise (the target).
-        noisy: (28, 28) float32, what the model was given.
-        output: (28, 28) float32, the model's reconstruction of `noisy`.
-        error: (28, 28) float32, |output - clean| per pixel.
-        bce: binary cross-entropy of `output` against `clean`, averaged over the pixels as Keras does.
-        mse: mean squared error of `output` against `clean`.
-    """
-
-    clean: np.ndarray
-    noisy: np.ndarray
-    output: np.ndarray
-    error: np.ndarray
-    bce: float
-    mse: float
-
-
-def denoise(
-    model: Any, clean: np.ndarray, noise_kind: str = "none", noise_amount: float = 0.0, seed: int = 0
-) -> Denoised:
-    """Adds noise to one clean digit, runs the model on it and measures its error against the clean digit.
-
-    Args:
-        model: an autoencoder taking (batch, 28, 28, 1) images in [0, 1], called like a Keras model: in the
-            dashboard a `core.inference.RemoteModel`, whose inference worker runs it.
-        clean: one digit, (28, 28) or (28, 28, 1), with values in [0, 1].
-        noise_kind: one of `core.noise.NOISE_KINDS`: "none", "gaussian", "salt_pepper" or "block".
-        noise_amount: the noise strength in [0, 1] (see `core.noise.add_noise`).
-        seed: the noise's random seed, so the same settings give the same noisy input.
-
-    Returns:
-        The `Denoised` images and errors.
-
-    Raises:
-        ValueError: for an image that is not 28x28, or an unknown noise kind or amount (from `add_noise`).
-        RunStoreError: (a `core.inference.ModelFileError`) for a remote model whose file is missing or damaged.
-        InferenceError: for a remote model whose worker stopped or failed.
-    """
-    clean = np.asarray(clean, dtype=np.float32)
-    if clean.shape not in ((IMAGE_SIZE, IMAGE_SIZE), (IMAGE_SIZE, IMAGE_SIZE, 1)):
-        raise ValueError(
-            f"Invalid shape for argument `clean`. Expected (28, 28) or (28, 28, 1). Received shape={clean.shape}."
-        )
-    clean = clean.reshape(IMAGE_SIZE, IMAGE_SIZE)
-    noisy = add_noise(clean, noise_kind, noise_amount, seed)
-    output = reconstruct(model, noisy[np.newaxis])[0, :, :, 0]  # (1, 28, 28) -> (1, 28, 28, 1) -> (28, 28)
-    errors = per_image_errors(clean[np.newaxis], output[np.newaxis])
-    return Denoised(
-        clean=clean,
-        noisy=noisy,
-        output=output,
-        error=np.abs(output - clean),
-        bce=float(errors["bce"][0]),
-        mse=float(errors["mse"][0]),
-    )
 
 
 def enlarge(image: np.ndarray, factor: int, colormap: str | None = None) -> np.ndarray:

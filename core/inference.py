@@ -1,4 +1,5 @@
-"""Using a trained model: reconstructions, per-image errors, rankings and feature maps, and the inference worker.
+"""Using a trained model: reconstructions, per-image errors, one digit denoised, rankings and feature maps, and the
+inference worker.
 
 Images here are scaled float32 arrays of shape (n, 28, 28, 1) in [0, 1] (see `core.mnist.scale`).
 
@@ -28,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from core.losses import per_image_binary_crossentropy, per_image_mean_squared_error
+from core.noise import add_noise
 from core.runs import PROJECT_ROOT, RunInfo, RunStoreError
 from core.spec import INPUT_SHAPE
 from core.text import describe_exit
@@ -136,7 +138,6 @@ def evaluate_test_set(
         InferenceError: for a remote model whose worker stopped or failed.
     """
     from core.mnist import load_mnist, scale
-    from core.noise import add_noise
 
     mnist = load_mnist()
     images = scale(mnist.x_test)
@@ -144,6 +145,67 @@ def evaluate_test_set(
     reconstructions = reconstruct(model, images if inputs is None else inputs)
     errors = per_image_errors(images, reconstructions)
     return TestSetReport(images, reconstructions, mnist.y_test, errors["bce"], errors["mse"], inputs)
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: arrays have no single truth value.
+class Denoised:
+    """One clean digit, the noisy input made from it, the model's output and how far that is from the clean digit.
+
+    Attributes:
+        clean: (28, 28) float32, the digit before noise (the target).
+        noisy: (28, 28) float32, what the model was given.
+        output: (28, 28) float32, the model's reconstruction of `noisy`.
+        error: (28, 28) float32, |output - clean| per pixel.
+        bce: binary cross-entropy of `output` against `clean`, averaged over the pixels as Keras does.
+        mse: mean squared error of `output` against `clean`.
+    """
+
+    clean: np.ndarray
+    noisy: np.ndarray
+    output: np.ndarray
+    error: np.ndarray
+    bce: float
+    mse: float
+
+
+def denoise(
+    model: Any, clean: np.ndarray, noise_kind: str = "none", noise_amount: float = 0.0, seed: int = 0
+) -> Denoised:
+    """Adds noise to one clean digit, runs the model on it and measures its error against the clean digit.
+
+    Args:
+        model: an autoencoder taking (batch, 28, 28, 1) images in [0, 1], called like a Keras model: in the
+            dashboard a `RemoteModel`, whose inference worker runs it.
+        clean: one digit, (28, 28) or (28, 28, 1), with values in [0, 1].
+        noise_kind: one of `core.noise.NOISE_KINDS`: "none", "gaussian", "salt_pepper" or "block".
+        noise_amount: the noise strength in [0, 1] (see `core.noise.add_noise`).
+        seed: the noise's random seed, so the same settings give the same noisy input.
+
+    Returns:
+        The `Denoised` images and errors.
+
+    Raises:
+        ValueError: for an image that is not 28x28, or an unknown noise kind or amount (from `add_noise`).
+        RunStoreError: (a `ModelFileError`) for a remote model whose file is missing or damaged.
+        InferenceError: for a remote model whose worker stopped or failed.
+    """
+    clean = np.asarray(clean, dtype=np.float32)
+    if clean.shape not in (INPUT_SHAPE[:2], INPUT_SHAPE):
+        raise ValueError(
+            f"Invalid shape for argument `clean`. Expected (28, 28) or (28, 28, 1). Received shape={clean.shape}."
+        )
+    clean = clean.reshape(INPUT_SHAPE[:2])
+    noisy = add_noise(clean, noise_kind, noise_amount, seed)
+    output = reconstruct(model, noisy[np.newaxis])[0, :, :, 0]  # (1, 28, 28) -> (1, 28, 28, 1) -> (28, 28)
+    errors = per_image_errors(clean[np.newaxis], output[np.newaxis])
+    return Denoised(
+        clean=clean,
+        noisy=noisy,
+        output=output,
+        error=np.abs(output - clean),
+        bce=float(errors["bce"][0]),
+        mse=float(errors["mse"][0]),
+    )
 
 
 def rank_images(errors: np.ndarray, labels: np.ndarray, order: str = "worst", digit: int | None = None) -> np.ndarray:
@@ -459,7 +521,7 @@ class RemoteModel:
     """A run's model in the inference worker, called like a Keras model: `model(images, training=False)`.
 
     Each call sends the images to the worker and returns its output as a NumPy array, so `reconstruct`,
-    `evaluate_test_set` and `core.drawing.denoise` take it as they would a `keras.Model`. The worker loads the
+    `evaluate_test_set` and `denoise` take it as they would a `keras.Model`. The worker loads the
     run's `model.keras` on first use and again whenever the file changes, so a handle on a run still training
     follows its epochs. Errors name the run: `ModelFileError` (a `RunStoreError`) for a missing or damaged model
     file, `InferenceError` when the worker failed.

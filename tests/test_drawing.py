@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.drawing import BOX_SIZE, CENTRE, comparable_test_loss, denoise, enlarge, ink, to_mnist
+from core.drawing import BOX_SIZE, CENTRE, comparable_test_loss, enlarge, ink, to_mnist
 from core.mnist import load_mnist, scale
 from core.presets import preset
 from core.runs import RunInfo
@@ -160,28 +160,6 @@ def test_an_mnist_digit_drawn_large_comes_back_as_itself(
     assert np.median(correlations) > median_correlation
     assert min(shifted) > worst_shifted_correlation
     assert np.median(np.abs(prepared - originals).mean(axis=(1, 2))) < 0.04
-
-
-def _identity_model(images: np.ndarray, training: bool = False) -> np.ndarray:
-    return images
-
-
-@pytest.mark.parametrize("kind", ["none", "gaussian", "salt_pepper", "block"])
-def test_denoise_reports_the_noisy_input_output_and_error(kind: str) -> None:
-    clean = to_mnist(drawing(SEVEN))
-    result = denoise(_identity_model, clean, kind, 0.3, seed=1)
-    assert result.clean.shape == result.noisy.shape == result.output.shape == result.error.shape == (28, 28)
-    np.testing.assert_array_equal(result.output, result.noisy)  # The identity model returns its input.
-    np.testing.assert_allclose(result.error, np.abs(result.noisy - clean))
-    assert result.mse == pytest.approx(float(((result.noisy - clean) ** 2).mean()), rel=1e-5)
-    assert (result.mse == 0) == (kind == "none")
-    again = denoise(_identity_model, clean, kind, 0.3, seed=1)
-    np.testing.assert_array_equal(again.noisy, result.noisy)  # The seed fixes the noise.
-
-
-def test_denoise_refuses_an_image_that_is_not_28_by_28() -> None:
-    with pytest.raises(ValueError, match=r"Expected \(28, 28\) or \(28, 28, 1\)\. Received shape=\(280, 280\)\."):
-        denoise(_identity_model, np.zeros((280, 280)))
 
 
 def test_enlarge_repeats_pixels_into_squares() -> None:

@@ -1,4 +1,5 @@
-"""Tests for core.inference: reconstructing (with a model or a remote one), per-image errors, rankings, paging."""
+"""Tests for core.inference: reconstructing (with a model or a remote one), per-image errors, one digit denoised,
+rankings, paging."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import numpy as np
 import pytest
 
 from core import inference, text
+from core.drawing import to_mnist
 from core.inference import ModelFileError, RemoteModel, TestSetReport
 from core.losses import reconstruction_floor, test_floor
 from core.mnist import load_mnist, scale
 from core.noise import add_noise
 from core.runs import RunInfo
+from tests.drawings import SEVEN, drawing
 
 
 class HalvingModel:
@@ -194,6 +197,28 @@ def test_evaluate_test_set_with_noise_feeds_noisy_inputs_and_measures_against_cl
 def test_evaluate_test_set_refuses_an_unknown_noise_kind() -> None:
     with pytest.raises(ValueError, match="Invalid value for argument `kind`"):
         inference.evaluate_test_set(HalvingModel(), noise_kind="fog", noise_amount=0.1)
+
+
+def identity_model(images: np.ndarray, training: bool = False) -> np.ndarray:
+    return images
+
+
+@pytest.mark.parametrize("kind", ["none", "gaussian", "salt_pepper", "block"])
+def test_denoise_reports_the_noisy_input_output_and_error(kind: str) -> None:
+    clean = to_mnist(drawing(SEVEN))
+    result = inference.denoise(identity_model, clean, kind, 0.3, seed=1)
+    assert result.clean.shape == result.noisy.shape == result.output.shape == result.error.shape == (28, 28)
+    np.testing.assert_array_equal(result.output, result.noisy)  # The identity model returns its input.
+    np.testing.assert_allclose(result.error, np.abs(result.noisy - clean))
+    assert result.mse == pytest.approx(float(((result.noisy - clean) ** 2).mean()), rel=1e-5)
+    assert (result.mse == 0) == (kind == "none")
+    again = inference.denoise(identity_model, clean, kind, 0.3, seed=1)
+    np.testing.assert_array_equal(again.noisy, result.noisy)  # The seed fixes the noise.
+
+
+def test_denoise_refuses_an_image_that_is_not_28_by_28() -> None:
+    with pytest.raises(ValueError, match=r"Expected \(28, 28\) or \(28, 28, 1\)\. Received shape=\(280, 280\)\."):
+        inference.denoise(identity_model, np.zeros((280, 280)))
 
 
 ERRORS = np.array([0.3, 0.1, 0.5, 0.2, 0.5, 0.4])

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from core import inference, runs, serving
-from core.drawing import denoise, to_mnist
+from core.drawing import to_mnist
 from core.inference import InferenceError, InferenceWorker, ModelFileError, RemoteModel
 from core.mnist import load_mnist, scale
 from core.model import build_model
@@ -88,7 +88,8 @@ def test_a_remote_model_stands_in_for_the_keras_model(
     np.testing.assert_allclose(remote(images[:3]), model(images[:3], training=False), atol=1e-6)
     np.testing.assert_allclose(inference.reconstruct(remote, images), inference.reconstruct(model, images), atol=1e-6)
     clean = to_mnist(drawing(SEVEN))
-    remotely, locally = denoise(remote, clean, "gaussian", 0.3, seed=2), denoise(model, clean, "gaussian", 0.3, seed=2)
+    remotely = inference.denoise(remote, clean, "gaussian", 0.3, seed=2)
+    locally = inference.denoise(model, clean, "gaussian", 0.3, seed=2)
     np.testing.assert_allclose(remotely.output, locally.output, atol=1e-6)
     assert remotely.bce == pytest.approx(locally.bce, abs=1e-6)
 
