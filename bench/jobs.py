@@ -6,6 +6,8 @@
    `python -m core.train` and through the dashboard (a real server, the Train page open in headless Chromium,
    Start clicked there), `--repeats` times each. Reports each run's images per second (the worker's own figure,
    training loop and validation included) and the ratio of the medians, dashboard / CLI.
+   Also the CPU seconds the server and Chromium (all its processes) used during each dashboard run: what the
+   worker, on the same cores, could not use.
 2. Memory, sampled every 0.2 s during the dashboard runs: the server process's peak resident set (VmHWM) and
    whether it mapped any TensorFlow library; the training worker's peak (VmHWM) for the same job.
 3. Start-up: from the Start click to the job's first batch event (the worker's interpreter, TensorFlow import,
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -43,6 +46,26 @@ def status_kilobytes(pid: int, field: str) -> int | None:
     except OSError:
         return None
     return None
+
+
+def cpu_seconds(server_pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by the server and by every Chromium process."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used = {"server": 0.0, "chromium": 0.0}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue  # The process ended meanwhile.
+        seconds = (int(fields[11]) + int(fields[12])) / ticks
+        if int(entry.name) == server_pid:
+            used["server"] += seconds
+        elif b"chromium" in command or b"chrome" in command:
+            used["chromium"] += seconds
+    return used
 
 
 def cli_run(epochs: int, runs_dir: Path) -> float:
@@ -148,11 +171,16 @@ def main() -> None:
             sampler = Sampler(served.process.pid, root / "dashboard-runs")
             for repeat in range(1, arguments.repeats + 1):
                 results["cli"].append(cli_run(arguments.epochs, root / "cli-runs"))
+                before = cpu_seconds(served.process.pid)
                 run = dashboard_run(browser, served.url, root / "dashboard-runs", arguments.epochs)
+                after = cpu_seconds(served.process.pid)
+                results.setdefault("cpu_seconds", []).append({key: after[key] - before[key] for key in after})
                 results["dashboard"].append(run["images_per_second"])
                 results["start_to_first_batch"].append(run["start_to_first_batch"])
+                cpu = results["cpu_seconds"][-1]
                 print(f"trial {repeat}: CLI {results['cli'][-1]:,.0f} img/s, dashboard {results['dashboard'][-1]:,.0f} "
-                      f"img/s, Start click to first batch {run['start_to_first_batch']:.1f} s", flush=True)  # fmt: skip
+                      f"img/s, Start click to first batch {run['start_to_first_batch']:.1f} s; CPU meanwhile: "
+                      f"server {cpu['server']:.1f} s, Chromium {cpu['chromium']:.1f} s", flush=True)  # fmt: skip
             sampler.stop()
         browser.close()
         results["ratio"] = statistics.median(results["dashboard"]) / statistics.median(results["cli"])
