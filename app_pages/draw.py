@@ -4,7 +4,7 @@ import time
 
 import streamlit as st
 
-from core.drawing import comparable_test_loss, enlarge, to_mnist
+from core.drawing import enlarge, to_mnist
 from core.inference import InferenceError, denoise
 from core.mnist import scale
 from core.runs import RunInfo, RunStoreError
@@ -62,7 +62,7 @@ def draw_and_denoise(run: RunInfo) -> None:
             colormap = "inferno" if caption == "Error vs clean" else None
             # PNG, not the JPEG Streamlit picks for arrays, which would smear the square pixels.
             column.image(enlarge(image, PIXEL_SIZE, colormap), caption=caption, output_format="PNG")
-        reference = comparable_test_loss(run, noise.kind, noise.amount)
+        reference = run.comparable_test_loss(noise.kind, noise.amount)
         bce, mse = st.columns(2)
         bce.metric(
             "Binary cross-entropy", f"{result.bce:.4f}", delta_color="inverse",

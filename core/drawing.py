@@ -15,7 +15,6 @@ import numpy as np
 from PIL import Image
 
 from core.pixels import enlarge_pixels
-from core.runs import RunInfo
 
 IMAGE_SIZE = 28
 BOX_SIZE = 20  # The longer side of every MNIST digit, in pixels.
@@ -123,29 +122,3 @@ def enlarge(image: np.ndarray, factor: int, colormap: str | None = None) -> np.n
 
         pixels = matplotlib.colormaps[colormap](values, bytes=True)[..., :3]  # (height, width, 3) uint8
     return enlarge_pixels(pixels, factor)
-
-
-def comparable_test_loss(run: RunInfo, noise_kind: str, noise_amount: float) -> tuple[str, float] | None:
-    """The run's mean binary cross-entropy on the test set under the conditions of one denoised digit, if known.
-
-    The engine measures it on clean test inputs (`test_loss`) and, for a denoiser, on inputs with its training
-    noise (`test_noisy_loss`); other noise settings, and runs trained with another loss, have no comparable figure.
-
-    Args:
-        run: the run whose model produced the output.
-        noise_kind: the noise added to the digit, one of `core.noise.NOISE_KINDS`.
-        noise_amount: its amount.
-
-    Returns:
-        (what it is, its value), such as ("test mean", 0.0912), or None.
-    """
-    if run.spec is None or run.spec.training.loss != "binary_crossentropy":
-        return None
-    trained_with = run.spec.training.noise
-    if noise_kind == "none" or noise_amount == 0:
-        value, what = run.summary.get("test_loss"), "test mean"
-    elif noise_kind == trained_with.kind and abs(noise_amount - trained_with.amount) < 1e-6:
-        value, what = run.summary.get("test_noisy_loss"), "noisy test mean"
-    else:
-        return None
-    return (what, float(value)) if isinstance(value, (int, float)) else None

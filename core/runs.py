@@ -77,6 +77,31 @@ class RunInfo:
     def test_loss(self) -> float | None:
         return self.summary.get("test_loss")
 
+    def comparable_test_loss(self, noise_kind: str, noise_amount: float) -> tuple[str, float] | None:
+        """The run's mean binary cross-entropy on the test set under the conditions of one denoised digit, if known.
+
+        The engine measures it on clean test inputs (`test_loss`) and, for a denoiser, on inputs with its training
+        noise (`test_noisy_loss`); other noise settings, and runs trained with another loss, have no comparable
+        figure.
+
+        Args:
+            noise_kind: the noise added to the digit, one of `core.noise.NOISE_KINDS`.
+            noise_amount: its amount.
+
+        Returns:
+            (what it is, its value), such as ("test mean", 0.0912), or None.
+        """
+        if self.spec is None or self.spec.training.loss != "binary_crossentropy":
+            return None
+        trained_with = self.spec.training.noise
+        if noise_kind == "none" or noise_amount == 0:
+            value, what = self.summary.get("test_loss"), "test mean"
+        elif noise_kind == trained_with.kind and abs(noise_amount - trained_with.amount) < 1e-6:
+            value, what = self.summary.get("test_noisy_loss"), "noisy test mean"
+        else:
+            return None
+        return (what, float(value)) if isinstance(value, (int, float)) else None
+
     @property
     def created_at(self) -> str:
         return self.summary.get("created_at", "")

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
 
-from core.drawing import BOX_SIZE, CENTRE, comparable_test_loss, enlarge, ink, to_mnist
+from core.drawing import BOX_SIZE, CENTRE, enlarge, ink, to_mnist
 from core.mnist import load_mnist, scale
-from core.presets import preset
-from core.runs import RunInfo
-from core.spec import NoiseSpec
 from tests.drawings import ONE, SEVEN, drawing
 
 
@@ -171,27 +165,3 @@ def test_enlarge_repeats_pixels_into_squares() -> None:
     assert colour.shape == (4, 4, 3) and colour.dtype == np.uint8
     with pytest.raises(ValueError, match=r"Expected an integer >= 1\. Received factor=0\."):
         enlarge(image, 0)
-
-
-def _run(loss: str = "binary_crossentropy", noise: tuple[str, float] = ("gaussian", 0.4), **summary: float) -> RunInfo:
-    spec = preset("denoising")
-    spec = replace(spec, training=replace(spec.training, loss=loss, noise=NoiseSpec(*noise)))
-    return RunInfo("run", Path("/nowhere"), "completed", "run", dict(summary), spec)
-
-
-@pytest.mark.parametrize(
-    ("run", "noise_kind", "noise_amount", "expected"),
-    [
-        (_run(test_loss=0.09, test_noisy_loss=0.1), "none", 0.0, ("test mean", 0.09)),
-        (_run(test_loss=0.09, test_noisy_loss=0.1), "gaussian", 0.4, ("noisy test mean", 0.1)),
-        (_run(test_loss=0.09, test_noisy_loss=0.1), "gaussian", 0.5, None),
-        (_run(test_loss=0.09, test_noisy_loss=0.1), "block", 0.4, None),
-        (_run(noise=("none", 0.0), test_loss=0.09), "salt_pepper", 0.2, None),
-        (_run(loss="mse", test_loss=0.01), "none", 0.0, None),
-        (_run(), "none", 0.0, None),  # Still training: no test figures yet.
-    ],
-)
-def test_the_comparable_test_loss_is_measured_the_same_way(
-    run: RunInfo, noise_kind: str, noise_amount: float, expected: tuple[str, float] | None
-) -> None:
-    assert comparable_test_loss(run, noise_kind, noise_amount) == expected

@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +20,8 @@ import pytest
 
 from core import runs
 from core.presets import preset
-from core.runs import RunStoreError
-from core.spec import ExperimentSpec
+from core.runs import RunInfo, RunStoreError
+from core.spec import ExperimentSpec, NoiseSpec
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 HOST = os.uname().nodename
@@ -173,6 +174,32 @@ def test_load_run_reads_everything(runs_dir: Path) -> None:
         {"epoch": 2, "loss": 0.2, "val_loss": 0.21},
     ]
     assert not runs.load_run(completed_run(runs_dir).name, runs_dir).is_denoiser
+
+
+def denoising_run(
+    loss: str = "binary_crossentropy", noise: tuple[str, float] = ("gaussian", 0.4), **summary: float
+) -> RunInfo:
+    spec = preset("denoising")
+    spec = replace(spec, training=replace(spec.training, loss=loss, noise=NoiseSpec(*noise)))
+    return RunInfo("run", Path("/nowhere"), "completed", "run", dict(summary), spec)
+
+
+@pytest.mark.parametrize(
+    ("run", "noise_kind", "noise_amount", "expected"),
+    [
+        (denoising_run(test_loss=0.09, test_noisy_loss=0.1), "none", 0.0, ("test mean", 0.09)),
+        (denoising_run(test_loss=0.09, test_noisy_loss=0.1), "gaussian", 0.4, ("noisy test mean", 0.1)),
+        (denoising_run(test_loss=0.09, test_noisy_loss=0.1), "gaussian", 0.5, None),
+        (denoising_run(test_loss=0.09, test_noisy_loss=0.1), "block", 0.4, None),
+        (denoising_run(noise=("none", 0.0), test_loss=0.09), "salt_pepper", 0.2, None),
+        (denoising_run(loss="mse", test_loss=0.01), "none", 0.0, None),
+        (denoising_run(), "none", 0.0, None),  # Still training: no test figures yet.
+    ],
+)
+def test_the_comparable_test_loss_is_measured_the_same_way(
+    run: RunInfo, noise_kind: str, noise_amount: float, expected: tuple[str, float] | None
+) -> None:
+    assert run.comparable_test_loss(noise_kind, noise_amount) == expected
 
 
 def test_a_torn_last_history_line_is_skipped(runs_dir: Path) -> None:
