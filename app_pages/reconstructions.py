@@ -8,10 +8,11 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from core import figures
+from core import charts, pictures
 from core.inference import SORT_ORDERS, InferenceError, TestSetReport, page_count, page_of, rank_images, worst_rank
 from core.losses import test_floor
 from core.mnist import DataError
+from core.pixels import panel_labels
 from core.runs import RunInfo, RunStoreError
 from ui import state
 from ui.resources import get_noisy_test_report, get_test_report
@@ -42,7 +43,7 @@ def inspect_typed() -> None:
 
 def caption(report: TestSetReport, index: int, error: str) -> str:
     """Markdown under a card: index and digit, then both errors, the one sorted by in bold."""
-    values = {name: f"{name.upper()} {report.errors(name)[index]:.4f}" for name in figures.ERROR_LABELS}
+    values = {name: f"{name.upper()} {report.errors(name)[index]:.4f}" for name in charts.ERROR_LABELS}
     values[error] = f"**{values[error]}**"
     return f"**#{index}** · digit {report.labels[index]}  \n{values['bce']}  \n{values['mse']}"
 
@@ -59,8 +60,8 @@ def controls_ui(run: RunInfo) -> dict[str, Any]:
         order = st.segmented_control("Sort by error", SORT_ORDERS, default="worst", required=True,
                                      format_func=SORT_LABELS.get, key="reconstructions_order")  # fmt: skip
         error = st.segmented_control(
-            "Error", tuple(figures.ERROR_LABELS), default=trained_with, required=True,
-            format_func=figures.ERROR_LABELS.get, key="reconstructions_error",
+            "Error", tuple(charts.ERROR_LABELS), default=trained_with, required=True,
+            format_func=charts.ERROR_LABELS.get, key="reconstructions_error",
             help="Binary cross-entropy or mean squared error: what the order and the charts use.",
         )  # fmt: skip
         noisy = run.is_denoiser and st.segmented_control(
@@ -89,7 +90,7 @@ def detail_ui(report: TestSetReport, ranked: np.ndarray, error: str) -> None:
     index = int(st.session_state[SELECTED_KEY])
     noisy = None if report.inputs is None else report.inputs[index]
     st.subheader(f"Test image #{index} · digit {report.labels[index]}")
-    st.plotly_chart(figures.detail_figure(report.images[index], report.reconstructions[index], noisy),
+    st.plotly_chart(charts.detail_figure(report.images[index], report.reconstructions[index], noisy),
                     key="reconstructions_detail_chart", config={"displayModeBar": False})  # fmt: skip
     image_floor, bce, mse = float(report.bce_floors[index]), float(report.bce[index]), float(report.mse[index])
     bce_column, mse_column, rank_column = st.columns(3)
@@ -99,7 +100,7 @@ def detail_ui(report: TestSetReport, ranked: np.ndarray, error: str) -> None:
                       "are neither 0 nor 1.")  # fmt: skip
     mse_column.metric("MSE", f"{mse:.4f}", "floor 0", delta_color="off", delta_arrow="off")
     rank = worst_rank(report.errors(error), index)
-    rank_column.metric(f"Rank by {figures.ERROR_LABELS[error]}", f"{rank:,} of {len(report.labels):,}",
+    rank_column.metric(f"Rank by {charts.ERROR_LABELS[error]}", f"{rank:,} of {len(report.labels):,}",
                        "1 is the worst", delta_color="off", delta_arrow="off")  # fmt: skip
     positions = np.flatnonzero(ranked == index)
     with st.container(horizontal=True, vertical_alignment="center"):
@@ -114,7 +115,7 @@ def detail_ui(report: TestSetReport, ranked: np.ndarray, error: str) -> None:
         st.space("stretch")
         st.download_button(
             "Download (PNG)", file_name=f"test-image-{index}.png", mime="image/png", icon=":material/download:",
-            data=partial(figures.grid_png, report.images[[index]], report.reconstructions[[index]],
+            data=partial(pictures.grid_png, report.images[[index]], report.reconstructions[[index]],
                          None if noisy is None else report.inputs[[index]], True, [png_title(report, index, error)]),
             on_click="ignore", key="reconstructions_detail_download",
         )  # fmt: skip
@@ -155,13 +156,13 @@ shown = page_of(ranked, page, per_page)
 what = "all digits" if digit is None else f"digit {digit}"
 first = (page - 1) * per_page + 1
 status.markdown(f"Images **{first:,}–{first + len(shown) - 1:,}** of **{len(ranked):,}** · {what} · "
-                f"{SORT_LABELS[choice['order']].lower()} by {figures.ERROR_LABELS[error]}")  # fmt: skip
+                f"{SORT_LABELS[choice['order']].lower()} by {charts.ERROR_LABELS[error]}")  # fmt: skip
 
 with st.grid(8, min_column_width=90, gap="small", key="reconstructions_grid"):
     for index in map(int, shown):
         with st.container(gap="xxsmall"):
             noisy = None if report.inputs is None else report.inputs[index]
-            picture = figures.cell_image(report.images[index], report.reconstructions[index], noisy, difference)
+            picture = pictures.cell_image(report.images[index], report.reconstructions[index], noisy, difference)
             st.image(picture, width="stretch", output_format="PNG", alt=f"Test image {index} and its reconstruction")
             st.caption(caption(report, index, error))
             st.button("Inspect", key=f"reconstructions_inspect_{index}", icon=":material/zoom_in:", type="tertiary",
@@ -169,14 +170,14 @@ with st.grid(8, min_column_width=90, gap="small", key="reconstructions_grid"):
 
 with st.container(horizontal=True, vertical_alignment="bottom"):
     legend = " (blue: ink missing, red: ink added)" if difference else ""
-    st.caption(", ".join(figures.panel_labels(report.inputs is not None, difference)) + legend + ", top to bottom.",
+    st.caption(", ".join(panel_labels(report.inputs is not None, difference)) + legend + ", top to bottom.",
                width="content")  # fmt: skip
     st.space("stretch")
     st.number_input("Inspect test image #", min_value=0, max_value=len(report.labels) - 1, value=None, step=1,
                     placeholder="0 to 9999", key=LOOKUP_KEY, on_change=inspect_typed, width=170)  # fmt: skip
     st.download_button(
         "Download grid (PNG)", file_name=f"{run.run_id}-{what.replace(' ', '-')}-{choice['order']}-page-{page}.png",
-        data=partial(figures.grid_png, report.images[shown], report.reconstructions[shown],
+        data=partial(pictures.grid_png, report.images[shown], report.reconstructions[shown],
                      None if report.inputs is None else report.inputs[shown], difference,
                      [png_title(report, index, error) for index in shown]),  # Drawn only when clicked.
         mime="image/png", icon=":material/download:", on_click="ignore", key="reconstructions_download",
@@ -190,11 +191,11 @@ st.subheader("Summary")
 bars, histogram = st.columns(2)
 floors = report.class_floors("bce") if error == "bce" else None
 counts = np.bincount(report.labels, minlength=10)
-bars.plotly_chart(figures.class_error_figure(report.class_means(error), error, floors, digit, counts),
+bars.plotly_chart(charts.class_error_figure(report.class_means(error), error, floors, digit, counts),
                   key="reconstructions_class_chart")  # fmt: skip
 floor = test_floor("binary_crossentropy") if error == "bce" else 0.0
 histogram.plotly_chart(
-    figures.error_histogram_figure(report.errors(error)[ranked], error, floor,
-                                   title=f"Per-image {figures.ERROR_LABELS[error]}, {what} ({len(ranked):,} images)"),
+    charts.error_histogram_figure(report.errors(error)[ranked], error, floor,
+                                   title=f"Per-image {charts.ERROR_LABELS[error]}, {what} ({len(ranked):,} images)"),
     key="reconstructions_histogram",
 )  # fmt: skip

@@ -1,7 +1,11 @@
-"""Enlarging small images for the screen with crisp square pixels, the one place the studio does it.
+"""Pixels as the studio shows them: small images enlarged with crisp square pixels, and the panels of a test image.
 
 A browser smooths a small image it scales up, which blurs the very pixels a 28x28 digit is made of; an image
-already at its display size is shown as it is. This module imports only NumPy.
+already at its display size is shown as it is. `enlarge_pixels` is the one place the studio enlarges.
+
+The pictures (`core.pictures`) and the charts (`core.charts`) show a test image as the same panels, under the same
+names, with the same colormap for the difference; those shared pieces live here so that neither imports the other.
+This module imports only NumPy.
 """
 
 from __future__ import annotations
@@ -9,6 +13,8 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+
+DIFFERENCE_COLORMAP = "berlin"  # Diverging through black, so an exact reconstruction looks like the background.
 
 
 def enlarge_pixels(image: np.ndarray, factor: int) -> np.ndarray:
@@ -34,3 +40,24 @@ def enlarge_pixels(image: np.ndarray, factor: int) -> np.ndarray:
             f"Received shape={image.shape}."
         )
     return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)  # (h, w[, c]) -> (h * f, w * f[, c])
+
+
+def as_grey_image(image: np.ndarray) -> np.ndarray:
+    """One grey image as float32 (height, width): the channel axis of a (height, width, 1) image dropped."""
+    image = np.asarray(image, dtype=np.float32)
+    return image[..., 0] if image.ndim == 3 else image
+
+
+def panel_labels(noisy: bool = False, show_difference: bool = False) -> list[str]:
+    """The names of the panels of one test image, top to bottom in a picture and left to right in a chart.
+
+    Args:
+        noisy: whether a denoiser's noisy input is shown between the original and the reconstruction.
+        show_difference: whether the difference (reconstruction minus original) is shown last.
+    """
+    return [
+        "Original",
+        *(["Noisy input"] if noisy else []),
+        "Reconstruction",
+        *(["Difference"] if show_difference else []),
+    ]

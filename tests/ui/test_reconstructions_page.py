@@ -15,7 +15,7 @@ import pytest
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
-from core import figures, runs
+from core import pictures, runs
 from tests.ui.conftest import DASHBOARD, open_page
 from tests.workers import KILLED, killed_during_next_request
 from ui.resources import get_inference_worker
@@ -150,7 +150,7 @@ def test_the_difference_toggle_adds_the_heat_map_row(
     legend = [caption.value for caption in trained_app.main.caption if "top to bottom" in caption.value]
     assert legend == ["Original, Reconstruction, Difference (blue: ink missing, red: ink added), top to bottom."]
     png = deferred_downloads[download_button(trained_app, "reconstructions_download").proto.deferred_file_id]()
-    assert figures.png_size(png) == figures.grid_size(16, 3, 16, titles=True, legend=True)
+    assert pictures.png_size(png) == pictures.grid_size(16, 3, 16, titles=True, legend=True)
 
 
 def download_button(app: AppTest, key: str) -> Any:
@@ -166,8 +166,8 @@ def test_the_grid_downloads_as_the_tutorials_png(
     button = download_button(trained_app, "reconstructions_download")
     assert button.proto.label == "Download grid (PNG)"
     png = deferred_downloads[button.proto.deferred_file_id]()
-    assert png.startswith(figures.PNG_SIGNATURE)
-    assert figures.png_size(png) == figures.grid_size(16, 2, 16, titles=True, legend=False)
+    assert png.startswith(pictures.PNG_SIGNATURE)
+    assert pictures.png_size(png) == pictures.grid_size(16, 2, 16, titles=True, legend=False)
 
 
 def test_inspect_opens_the_image_large_with_its_errors(
@@ -185,7 +185,7 @@ def test_inspect_opens_the_image_large_with_its_errors(
     assert len(trained_app.get("plotly_chart")) == 3  # The large view and the two summary charts.
     assert trained_app.button(key="reconstructions_previous").disabled
     png = deferred_downloads[download_button(trained_app, "reconstructions_detail_download").proto.deferred_file_id]()
-    assert figures.png_size(png) == figures.grid_size(1, 3, 16, titles=True, legend=True)
+    assert pictures.png_size(png) == pictures.grid_size(1, 3, 16, titles=True, legend=True)
     trained_app.button(key="reconstructions_next").click().run()
     assert trained_app.session_state["reconstructions_selected"] == second
     # The browser reruns only the dialog here; AppTest reruns the whole page, where the request to open the

@@ -1,0 +1,81 @@
+"""Tests for core.charts: the large view of one test image and the Plotly summary charts."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from core import charts
+from core.pixels import panel_labels
+
+
+@pytest.fixture(scope="module")
+def digits() -> tuple[np.ndarray, np.ndarray]:
+    """20 random "originals" and "reconstructions" of shape (20, 28, 28, 1) in [0, 1]."""
+    generator = np.random.default_rng(0)
+    originals = generator.random((20, 28, 28, 1), dtype=np.float32)
+    reconstructions = generator.random((20, 28, 28, 1), dtype=np.float32)
+    return originals, reconstructions
+
+
+def test_class_error_figure_has_ten_bars_the_floors_and_the_highlighted_digit() -> None:
+    means = np.linspace(0.08, 0.12, 10)
+    floors = np.full(10, 0.06)
+    figure = charts.class_error_figure(means, "bce", floors, highlight=3, class_counts=[1000] * 10)
+    bars, floor_marks = figure.data
+    assert bars.type == "bar" and list(bars.x) == [str(digit) for digit in range(10)]
+    np.testing.assert_allclose(bars.y, means)
+    assert [color == charts.HIGHLIGHT_COLOR for color in bars.marker.color] == [digit == 3 for digit in range(10)]
+    np.testing.assert_allclose(floor_marks.y, floors)
+    assert figure.layout.title.text == "Mean BCE per digit"
+    assert figure.layout.xaxis.type == "category"
+
+
+def test_class_error_figure_without_floors_has_only_the_bars() -> None:
+    figure = charts.class_error_figure(np.ones(10), "mse")
+    assert len(figure.data) == 1 and figure.layout.yaxis.title.text == "mean MSE"
+
+
+def test_class_error_figure_refuses_other_than_ten_classes() -> None:
+    with pytest.raises(ValueError, match="Expected 10 values, one per digit. Received 9."):
+        charts.class_error_figure(np.ones(9))
+
+
+def test_error_histogram_counts_every_image_and_marks_the_floor_and_the_mean() -> None:
+    errors = np.random.default_rng(1).uniform(0.07, 0.2, 1000)
+    figure = charts.error_histogram_figure(errors, "bce", floor=0.0581, bins=40)
+    (bars,) = figure.data
+    assert len(bars.y) == 40 and sum(bars.y) == 1000
+    lines = {shape.line.dash: shape.x0 for shape in figure.layout.shapes}
+    assert lines["dash"] == pytest.approx(0.0581)
+    assert lines["dot"] == pytest.approx(errors.mean())
+    assert {annotation.text for annotation in figure.layout.annotations} == {
+        "floor 0.0581",
+        f"mean {errors.mean():.4f}",
+    }
+    # The floor lies below every error, and the x axis still shows it.
+    assert figure.layout.xaxis.range[0] < 0.0581 < figure.layout.xaxis.range[1]
+    json.loads(figure.to_json())  # Serialisable, as st.plotly_chart needs.
+
+
+@pytest.mark.parametrize(("errors", "bins", "message"), [([], 10, "at least one error"), ([0.1], 0, "bins=0")])
+def test_error_histogram_refuses_no_errors_or_no_bins(errors: list[float], bins: int, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        charts.error_histogram_figure(np.array(errors), bins=bins)
+
+
+@pytest.mark.parametrize("noisy", [False, True])
+def test_detail_figure_shows_each_panel_and_the_signed_difference(
+    digits: tuple[np.ndarray, np.ndarray], noisy: bool
+) -> None:
+    original, reconstruction = digits[0][0], digits[1][0]
+    figure = charts.detail_figure(original, reconstruction, digits[0][1] if noisy else None)
+    titles = [annotation.text for annotation in figure.layout.annotations]
+    assert titles == panel_labels(noisy, show_difference=True)
+    assert [trace.type for trace in figure.data] == ["heatmap"] * len(titles)
+    difference = figure.data[-1]
+    np.testing.assert_allclose(difference.z, reconstruction[..., 0] - original[..., 0])
+    assert (difference.zmin, difference.zmax, difference.showscale) == (-1, 1, True)
+    np.testing.assert_allclose(figure.data[0].z, original[..., 0])

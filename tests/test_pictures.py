@@ -1,0 +1,127 @@
+"""Tests for core.pictures: grid cells for the screen and the grid PNG."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core import pictures
+from core.pixels import panel_labels
+
+SIDE = 28 * pictures.ZOOM
+
+
+@pytest.fixture(scope="module")
+def digits() -> tuple[np.ndarray, np.ndarray]:
+    """20 random "originals" and "reconstructions" of shape (20, 28, 28, 1) in [0, 1]."""
+    generator = np.random.default_rng(0)
+    originals = generator.random((20, 28, 28, 1), dtype=np.float32)
+    reconstructions = generator.random((20, 28, 28, 1), dtype=np.float32)
+    return originals, reconstructions
+
+
+def test_gray_rgb_maps_zero_to_black_and_one_to_white() -> None:
+    image = np.array([[0.0, 1.0]], dtype=np.float32)
+    np.testing.assert_array_equal(pictures.gray_rgb(image), [[[0, 0, 0], [1, 1, 1]]])
+
+
+def test_difference_rgb_is_dark_where_equal_blue_where_ink_is_missing_and_red_where_added() -> None:
+    original = np.array([[0.5, 1.0, 0.0]], dtype=np.float32)
+    reconstruction = np.array([[0.5, 0.0, 1.0]], dtype=np.float32)
+    equal, missing, added = pictures.difference_rgb(original, reconstruction)[0]
+    assert equal.max() < 0.15
+    assert missing[2] > missing[0] and missing[2] > 0.9
+    assert added[0] > added[2] and added[0] > 0.9
+
+
+@pytest.mark.parametrize(
+    ("noisy", "show_difference", "labels"),
+    [
+        (False, False, ["Original", "Reconstruction"]),
+        (False, True, ["Original", "Reconstruction", "Difference"]),
+        (True, False, ["Original", "Noisy input", "Reconstruction"]),
+        (True, True, ["Original", "Noisy input", "Reconstruction", "Difference"]),
+    ],
+)
+def test_cell_image_stacks_the_panels_that_panel_labels_names(
+    digits: tuple[np.ndarray, np.ndarray], noisy: bool, show_difference: bool, labels: list[str]
+) -> None:
+    originals, reconstructions = digits
+    cell = pictures.cell_image(originals[0], reconstructions[0], originals[1] if noisy else None, show_difference)
+    assert panel_labels(noisy, show_difference) == labels
+    rows = len(labels)
+    assert cell.shape == (rows * SIDE + (rows - 1) * pictures.GAP, SIDE, 3)
+    assert cell.dtype == np.uint8
+    # The original comes first, each pixel enlarged to a ZOOM x ZOOM square, and the gap below it is white.
+    expected = np.round(np.kron(originals[0][..., 0], np.ones((pictures.ZOOM, pictures.ZOOM))) * 255)
+    np.testing.assert_allclose(cell[:SIDE, :, 0], expected, atol=1)
+    assert (cell[SIDE : SIDE + pictures.GAP] == 255).all()
+
+
+def test_cell_image_refuses_a_zoom_below_one(digits: tuple[np.ndarray, np.ndarray]) -> None:
+    with pytest.raises(ValueError, match=r"Expected a positive integer. Received zoom=0."):
+        pictures.cell_image(digits[0][0], digits[1][0], zoom=0)
+
+
+@pytest.mark.parametrize(
+    ("count", "noisy", "show_difference", "titles"),
+    [(1, False, True, True), (16, False, False, True), (17, True, True, False), (8, True, False, True)],
+)
+def test_grid_png_is_a_png_of_the_size_grid_size_gives(
+    digits: tuple[np.ndarray, np.ndarray], count: int, noisy: bool, show_difference: bool, titles: bool
+) -> None:
+    originals, reconstructions = digits[0][:count], digits[1][:count]
+    png = pictures.grid_png(
+        originals,
+        reconstructions,
+        originals[::-1] if noisy else None,
+        show_difference,
+        [f"#{index}\nBCE 0.1" for index in range(count)] if titles else None,
+    )
+    assert png.startswith(pictures.PNG_SIGNATURE)
+    rows = len(panel_labels(noisy, show_difference))
+    assert pictures.png_size(png) == pictures.grid_size(count, rows, 16, titles, show_difference)
+    assert Image.open(io.BytesIO(png)).size == pictures.png_size(png)
+
+
+def test_grid_png_draws_originals_in_the_first_row_and_reconstructions_below(
+    digits: tuple[np.ndarray, np.ndarray],
+) -> None:
+    originals, reconstructions = digits[0][:3], digits[1][:3]
+    pixels = np.asarray(Image.open(io.BytesIO(pictures.grid_png(originals, reconstructions))).convert("L"))
+    left = pictures._MARGIN + pictures._LABEL_WIDTH
+    top = pictures._MARGIN
+    for row, images in enumerate((originals, reconstructions)):
+        for column in range(3):
+            x = left + column * (SIDE + pictures._IMAGE_GAP)
+            y = top + row * (SIDE + pictures._IMAGE_GAP)
+            expected = np.kron(images[column][..., 0], np.ones((pictures.ZOOM, pictures.ZOOM))) * 255
+            np.testing.assert_allclose(pixels[y : y + SIDE, x : x + SIDE], expected, atol=1.5)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"originals": np.zeros((0, 28, 28))}, "Expected at least one image. Received none."),
+        (
+            {"reconstructions": np.zeros((2, 28, 28))},
+            "Invalid value for argument `reconstructions`. Expected 3 images, as many as `originals`. Received 2.",
+        ),
+        ({"noisy": np.zeros((4, 28, 28))}, "Invalid value for argument `noisy`. Expected 3 images"),
+        ({"titles": ["a", "b"]}, "Expected 3 titles, one per image. Received 2."),
+        ({"columns": 0}, "Invalid value for argument `columns`. Expected a positive integer. Received 0."),
+    ],
+)
+def test_grid_png_refuses_inconsistent_arguments(arguments: dict[str, object], message: str) -> None:
+    values = {"originals": np.zeros((3, 28, 28)), "reconstructions": np.zeros((3, 28, 28)), **arguments}
+    with pytest.raises(ValueError) as raised:
+        pictures.grid_png(**values)
+    assert message in str(raised.value)
+
+
+def test_png_size_refuses_bytes_that_are_not_a_png() -> None:
+    with pytest.raises(ValueError, match="Expected the bytes of a PNG file"):
+        pictures.png_size(b"GIF89a")
