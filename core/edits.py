@@ -80,23 +80,6 @@ def change_type(layer: LayerSpec, layer_type: str) -> LayerSpec:
     return replace(layer, **changes)
 
 
-def layer_at(spec: ExperimentSpec, part: str, index: int | None) -> LayerSpec:
-    """The layer at a place in the spec.
-
-    Raises:
-        SpecError: if there is no such place.
-    """
-    if part != "output":
-        layers = _layers(spec, part)
-        if index is None or not 0 <= index < len(layers):
-            raise SpecError(
-                f"Invalid layer index for the {part}. Expected 0 to {len(layers) - 1}. Received index={index!r}.",
-                part=part,
-                index=index,
-            )
-    return spec.layer_at(part, index)
-
-
 def set_argument(spec: ExperimentSpec, part: str, index: int | None, argument: str, value: Any) -> ExperimentSpec:
     """The spec with one argument of one layer changed; `argument="type"` changes the layer's type.
 
@@ -106,7 +89,7 @@ def set_argument(spec: ExperimentSpec, part: str, index: int | None, argument: s
     Raises:
         SpecError: if there is no such place, or the layer's type does not take `argument`.
     """
-    layer = layer_at(spec, part, index)
+    layer = spec.layer_at(part, index)
     if argument == "type":
         if part == "output":
             _check_type(value, OUTPUT_TYPES, "output layer")
@@ -148,7 +131,7 @@ def duplicate_layer(spec: ExperimentSpec, part: str, index: int) -> ExperimentSp
         SpecError: for no such layer, or when the part is full.
     """
     layers = list(_layers(spec, part))
-    layer = layer_at(spec, part, index)
+    layer = spec.layer_at(part, index)
     if len(layers) >= MAX_LAYERS_PER_PART:
         raise SpecError(
             f"Invalid {part}. Expected at most {MAX_LAYERS_PER_PART} layers. Received {len(layers) + 1}.",
@@ -165,7 +148,7 @@ def remove_layer(spec: ExperimentSpec, part: str, index: int) -> ExperimentSpec:
         SpecError: for no such layer, or if it is the part's only layer (each part needs one).
     """
     layers = list(_layers(spec, part))
-    layer_at(spec, part, index)
+    spec.layer_at(part, index)
     if len(layers) == 1:
         raise SpecError(
             f"Invalid {part}. Expected at least one layer. Removing {describe_location(part, index)} would empty it.",
@@ -184,7 +167,7 @@ def move_layer(spec: ExperimentSpec, part: str, index: int, offset: int) -> Expe
         SpecError: for no such layer, or a move past either end of the part.
     """
     layers = list(_layers(spec, part))
-    layer = layer_at(spec, part, index)
+    layer = spec.layer_at(part, index)
     target = index + offset
     if not 0 <= target < len(layers):
         raise SpecError(

@@ -413,8 +413,25 @@ class ExperimentSpec:
         return replace(self, training=replace(self.training, **changes))
 
     def layer_at(self, part: str, index: int | None) -> LayerSpec:
-        """The layer at a place: ("decoder", 1) is decoder layer 2, ("output", None) the output layer."""
-        return self.output if part == "output" else getattr(self, part)[index]
+        """The layer at a place: ("decoder", 1) is decoder layer 2, ("output", None) the output layer.
+
+        Raises:
+            SpecError: if there is no such place.
+        """
+        if part == "output":
+            return self.output
+        if part not in ("encoder", "decoder"):
+            raise SpecError(
+                f"Invalid part. Expected one of ['encoder', 'decoder', 'output']. Received part={part!r}.", part=part
+            )
+        layers = getattr(self, part)
+        if index is None or not 0 <= index < len(layers):
+            raise SpecError(
+                f"Invalid layer index for the {part}. Expected 0 to {len(layers) - 1}. Received index={index!r}.",
+                part=part,
+                index=index,
+            )
+        return layers[index]
 
     def with_layer(self, part: str, index: int | None, layer: LayerSpec) -> ExperimentSpec:
         """A copy with the layer at (part, index) replaced by `layer`."""

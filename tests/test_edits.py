@@ -13,7 +13,6 @@ from core.edits import (
     apply_fix,
     change_type,
     duplicate_layer,
-    layer_at,
     move_layer,
     new_layer,
     remove_layer,
@@ -133,10 +132,6 @@ def test_remove_move_and_duplicate() -> None:
                 replace(SEED, decoder=(conv2d(8, padding="same"),) * MAX_LAYERS_PER_PART), "decoder", 0
             ),
             "Invalid decoder. Expected at most 12 layers. Received 13.",
-        ),
-        (
-            lambda: layer_at(SEED, "decoder", 3),
-            "Invalid layer index for the decoder. Expected 0 to 2. Received index=3.",
         ),
         (
             lambda: add_layer(SEED, "output", "Conv2D"),

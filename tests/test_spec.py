@@ -170,6 +170,28 @@ def test_layers_lists_encoder_decoder_then_output() -> None:
     assert spec.layers()[-1][2] is spec.output
 
 
+def test_layer_at_finds_a_layer_by_its_place() -> None:
+    spec = preset("seed")
+    assert spec.layer_at("encoder", 0) is spec.encoder[0]
+    assert spec.layer_at("decoder", 2) is spec.decoder[2]
+    assert spec.layer_at("output", None) is spec.output
+
+
+@pytest.mark.parametrize(
+    ("part", "index", "message"),
+    [
+        ("decoder", 3, "Invalid layer index for the decoder. Expected 0 to 2. Received index=3."),
+        ("encoder", -1, "Invalid layer index for the encoder. Expected 0 to 2. Received index=-1."),
+        ("encoder", None, "Invalid layer index for the encoder. Expected 0 to 2. Received index=None."),
+        ("middle", 0, "Invalid part. Expected one of ['encoder', 'decoder', 'output']. Received part='middle'."),
+    ],
+)
+def test_layer_at_refuses_a_place_that_is_not_there(part: str, index: int | None, message: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        preset("seed").layer_at(part, index)
+    assert str(caught.value) == message
+
+
 @pytest.mark.parametrize(
     ("changes", "train_images", "total_steps"),
     [
