@@ -4,9 +4,10 @@ import time
 
 import streamlit as st
 
-from core.drawing import enlarge, to_mnist
+from core.drawing import to_mnist
 from core.inference import InferenceError, denoise
 from core.mnist import scale
+from core.pixels import enlarge
 from core.runs import RunInfo, RunStoreError
 from ui import canvas, state
 from ui.resources import get_mnist, get_model

@@ -1,4 +1,4 @@
-"""Drawn digits: a canvas's RGBA pixels turned into an MNIST-like 28x28 input.
+"""Drawing preprocessing: a canvas's RGBA pixels turned into an MNIST-like 28x28 input (`ink`, `to_mnist`).
 
 MNIST's digits were prepared in a known way (LeCun et al.): each binary NIST digit was scaled, keeping its aspect
 ratio, so that its longer side fits a 20x20 box, with antialiasing that leaves grey edges; then it was placed in a
@@ -7,14 +7,15 @@ model trained on MNIST sees a drawn digit the way it saw the digits it learned f
 
 The centre is pixel (14, 14) in row and column index coordinates: that is where the 10,000 MNIST test digits put
 their centre of mass (13.99 and 14.01 on average, each within half a pixel, as integer shifts leave it).
+
+This module imports NumPy and Pillow only. Running a model on the prepared digit is `core.inference.denoise`, and
+enlarging it for the screen `core.pixels.enlarge`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from PIL import Image
-
-from core.pixels import enlarge_pixels
 
 IMAGE_SIZE = 28
 BOX_SIZE = 20  # The longer side of every MNIST digit, in pixels.
@@ -94,31 +95,3 @@ def to_mnist(pixels: np.ndarray) -> np.ndarray | None:
     digit = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
     digit[top : top + scaled.shape[0], left : left + scaled.shape[1]] = scaled
     return digit
-
-
-def enlarge(image: np.ndarray, factor: int, colormap: str | None = None) -> np.ndarray:
-    """An image blown up for the screen with crisp square pixels (each pixel repeated `factor` times each way).
-
-    A browser smooths a small image it scales up, which blurs the very pixels a 28x28 digit is made of; an image
-    already at its display size is shown as it is.
-
-    Args:
-        image: values in [0, 1], shape (height, width) or (height, width, 1).
-        factor: how many screen pixels each image pixel becomes, along each side; at least 1.
-        colormap: a Matplotlib colormap name ("inferno") for a colour heat map, or None for grey.
-
-    Returns:
-        uint8 (height * factor, width * factor) grey, or (height * factor, width * factor, 3) RGB with a colormap.
-
-    Raises:
-        ValueError: for a `factor` below 1.
-    """
-    values = np.clip(np.asarray(image, dtype=np.float32), 0, 1)
-    values = values.reshape(values.shape[:2])
-    if colormap is None:
-        pixels = np.round(values * 255).astype(np.uint8)
-    else:
-        import matplotlib
-
-        pixels = matplotlib.colormaps[colormap](values, bytes=True)[..., :3]  # (height, width, 3) uint8
-    return enlarge_pixels(pixels, factor)

@@ -1,11 +1,12 @@
 """Pixels as the studio shows them: small images enlarged with crisp square pixels, and the panels of a test image.
 
 A browser smooths a small image it scales up, which blurs the very pixels a 28x28 digit is made of; an image
-already at its display size is shown as it is. `enlarge_pixels` is the one place the studio enlarges.
+already at its display size is shown as it is. `enlarge_pixels` is the one place the studio enlarges; `enlarge`
+first turns values in [0, 1] into grey or colour-mapped uint8 pixels for it.
 
 The pictures (`core.pictures`) and the charts (`core.charts`) show a test image as the same panels, under the same
 names, with the same colormap for the difference; those shared pieces live here so that neither imports the other.
-This module imports only NumPy.
+This module imports only NumPy, and Matplotlib when `enlarge` is asked for a colormap.
 """
 
 from __future__ import annotations
@@ -40,6 +41,31 @@ def enlarge_pixels(image: np.ndarray, factor: int) -> np.ndarray:
             f"Received shape={image.shape}."
         )
     return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)  # (h, w[, c]) -> (h * f, w * f[, c])
+
+
+def enlarge(image: np.ndarray, factor: int, colormap: str | None = None) -> np.ndarray:
+    """An image of values in [0, 1] as uint8 pixels for the screen, each repeated `factor` times each way.
+
+    Args:
+        image: values in [0, 1], shape (height, width) or (height, width, 1).
+        factor: how many screen pixels each image pixel becomes, along each side; at least 1.
+        colormap: a Matplotlib colormap name ("inferno") for a colour heat map, or None for grey.
+
+    Returns:
+        uint8 (height * factor, width * factor) grey, or (height * factor, width * factor, 3) RGB with a colormap.
+
+    Raises:
+        ValueError: for a `factor` below 1.
+    """
+    values = np.clip(np.asarray(image, dtype=np.float32), 0, 1)
+    values = values.reshape(values.shape[:2])
+    if colormap is None:
+        pixels = np.round(values * 255).astype(np.uint8)
+    else:
+        import matplotlib
+
+        pixels = matplotlib.colormaps[colormap](values, bytes=True)[..., :3]  # (height, width, 3) uint8
+    return enlarge_pixels(pixels, factor)
 
 
 def as_grey_image(image: np.ndarray) -> np.ndarray:

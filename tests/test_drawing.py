@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.drawing import BOX_SIZE, CENTRE, enlarge, ink, to_mnist
+from core.drawing import BOX_SIZE, CENTRE, ink, to_mnist
 from core.mnist import load_mnist, scale
 from tests.drawings import ONE, SEVEN, drawing
 
@@ -154,14 +154,3 @@ def test_an_mnist_digit_drawn_large_comes_back_as_itself(
     assert np.median(correlations) > median_correlation
     assert min(shifted) > worst_shifted_correlation
     assert np.median(np.abs(prepared - originals).mean(axis=(1, 2))) < 0.04
-
-
-def test_enlarge_repeats_pixels_into_squares() -> None:
-    image = np.array([[0.0, 1.0], [0.5, 0.25]], np.float32)
-    grey = enlarge(image, 3)
-    assert grey.shape == (6, 6) and grey.dtype == np.uint8
-    assert (grey[:3, 3:] == 255).all() and (grey[:3, :3] == 0).all() and (grey[3:, :3] == 128).all()
-    colour = enlarge(image[..., np.newaxis], 2, colormap="inferno")
-    assert colour.shape == (4, 4, 3) and colour.dtype == np.uint8
-    with pytest.raises(ValueError, match=r"Expected an integer >= 1\. Received factor=0\."):
-        enlarge(image, 0)

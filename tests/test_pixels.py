@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.pixels import enlarge_pixels
+from core.pixels import enlarge, enlarge_pixels
 
 
 @pytest.mark.parametrize(
@@ -43,3 +43,14 @@ def test_a_factor_that_is_not_a_positive_integer_is_refused(factor: object) -> N
 def test_an_image_that_is_not_two_or_three_dimensional_is_refused(shape: tuple[int, ...]) -> None:
     with pytest.raises(ValueError, match=r"Expected \(height, width\) or \(height, width, channels\)"):
         enlarge_pixels(np.zeros(shape), 2)
+
+
+def test_enlarge_repeats_pixels_into_squares() -> None:
+    image = np.array([[0.0, 1.0], [0.5, 0.25]], np.float32)
+    grey = enlarge(image, 3)
+    assert grey.shape == (6, 6) and grey.dtype == np.uint8
+    assert (grey[:3, 3:] == 255).all() and (grey[:3, :3] == 0).all() and (grey[3:, :3] == 128).all()
+    colour = enlarge(image[..., np.newaxis], 2, colormap="inferno")
+    assert colour.shape == (4, 4, 3) and colour.dtype == np.uint8
+    with pytest.raises(ValueError, match=r"Expected an integer >= 1\. Received factor=0\."):
+        enlarge(image, 0)
