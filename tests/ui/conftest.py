@@ -8,7 +8,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 DASHBOARD = str(Path(__file__).resolve().parents[2] / "dashboard.py")
-PAGES = [f"app_pages/{name}.py" for name in ("home", "build", "train", "reconstructions", "draw")]  # As dashboard.py.
+PAGES = [
+    f"app_pages/{name}.py" for name in ("home", "build", "train", "reconstructions", "draw", "transposed")
+]  # As dashboard.py.
 
 
 def open_page(app: AppTest, page: str) -> AppTest:
