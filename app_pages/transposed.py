@@ -15,17 +15,13 @@ st.caption(
 )
 
 input_size, kernel_size, settings = transposed.settings_ui()
-example, size_rule = st.columns([2, 1.2], gap="large")
-with example:
-    inputs, kernel = transposed.example_ui(input_size, kernel_size)
+inputs, kernel = transposed.example_ui(input_size, kernel_size)
 try:
     steps = scatter_steps(inputs, kernel, settings)  # Checks the settings as Keras would, first.
 except SpecError as error:
-    message = str(error) + (f" Try: {error.hint}." if error.hint else "")
-    size_rule.error(message, icon=":material/error:")
+    st.error(str(error) + (f" Try: {error.hint}." if error.hint else ""), icon=":material/error:")
     st.stop()
-with size_rule:
-    transposed.output_size_ui(output_size(input_size, kernel_size, settings), settings)
+transposed.output_size_ui(output_size(input_size, kernel_size, settings), settings)
 
 output = steps[-1].partial_sum
 transposed.scatter_ui(inputs, steps)

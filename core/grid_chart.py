@@ -63,8 +63,10 @@ def grid_figure(
             line={"color": WINDOW_COLOUR, "width": 4},
         )  # fmt: skip
     cell = min(CELL_PIXELS, MAX_PIXELS // max(rows, columns))
-    figure.update_xaxes(side="top", dtick=1, fixedrange=True, showgrid=False, zeroline=False, constrain="domain")
-    figure.update_yaxes(autorange="reversed", dtick=1, fixedrange=True, showgrid=False, zeroline=False, scaleanchor="x")
+    # Fixed ranges: the square cells (scaleanchor) would otherwise widen the range past the grid, with ticks there.
+    axes = {"dtick": 1, "fixedrange": True, "showgrid": False, "zeroline": False, "constrain": "domain"}
+    figure.update_xaxes(side="top", range=[-0.5, columns - 0.5], **axes)
+    figure.update_yaxes(range=[rows - 0.5, -0.5], scaleanchor="x", **axes)
     figure.update_layout(
         height=cell * rows + 40, margin={"l": 28, "r": 4, "t": 28, "b": 4}, plot_bgcolor="rgba(0,0,0,0)"
     )

@@ -58,7 +58,9 @@ class OutputSize:
     length: int
     formula: str  # E.g. "(n - 1) * strides + max(k_eff, strides)".
     filled: str  # The same with numbers, e.g. "(2 - 1) * 2 + max(3, 2)".
-    effective_kernel: str  # "k_eff = (k - 1) * dilation_rate + 1 = (3 - 1) * 1 + 1 = 3".
+    effective_kernel: int  # k_eff, the side of the window a dilated kernel covers.
+    effective_formula: str = "(k - 1) * dilation_rate + 1"
+    effective_filled: str = ""  # E.g. "(3 - 1) * 1 + 1".
 
 
 @dataclass(frozen=True)
@@ -174,7 +176,6 @@ def output_size(length: int, kernel_size: int, settings: TransposeSettings) -> O
     _validate(settings, kernel_size)
     strides, output_padding, dilation = settings.strides, settings.output_padding, settings.dilation_rate
     effective_kernel = effective_kernel_size(kernel_size, dilation)
-    effective = f"k_eff = (k - 1) * dilation_rate + 1 = ({kernel_size} - 1) * {dilation} + 1 = {effective_kernel}"
     if settings.padding == "valid" and output_padding is None:
         formula = "(n - 1) * strides + max(k_eff, strides)"
         filled = f"({length} - 1) * {strides} + max({effective_kernel}, {strides})"
@@ -190,7 +191,9 @@ def output_size(length: int, kernel_size: int, settings: TransposeSettings) -> O
     result = conv_transpose_output_length(
         length, kernel_size, strides, settings.padding, output_padding, settings.dilation_rate
     )
-    return OutputSize(result, formula, filled, effective)
+    return OutputSize(
+        result, formula, filled, effective_kernel, effective_filled=f"({kernel_size} - 1) * {dilation} + 1"
+    )
 
 
 def crop(length: int, kernel_size: int, settings: TransposeSettings) -> int:

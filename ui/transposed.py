@@ -32,7 +32,7 @@ from ui.architecture_editor import commit
 
 STEP_KEY = "transposed_step"
 OUTCOME_KEY = "transposed_apply_outcome"
-OUTPUT_PADDINGS = (None, 0, 1, 2)
+OUTPUT_PADDINGS = ("None", "0", "1", "2")  # Text: a selectbox shows a None option as no choice at all.
 DEFAULT_KERNELS = {
     2: [[1, 0], [2, 1]],
     3: [[1, 0, 2], [0, 1, 0], [1, 0, 1]],  # Not symmetric, so the flipped kernel below looks different.
@@ -54,10 +54,11 @@ def settings_ui() -> tuple[int, int, TransposeSettings]:
     strides = columns[2].selectbox("Strides", STRIDES, index=1, key="transposed_strides")
     padding = columns[3].selectbox("Padding", PADDINGS, key="transposed_padding")
     output_padding = columns[4].selectbox(
-        "Output padding", OUTPUT_PADDINGS, format_func=lambda value: "None (inferred)" if value is None else str(value),
-        key="transposed_output_padding", help="Extra rows and columns at the bottom and right; below strides.",
+        "Output padding", OUTPUT_PADDINGS, key="transposed_output_padding",
+        help="Extra rows and columns at the bottom and right, fewer than `strides`. None lets Keras infer it.",
     )  # fmt: skip
     dilation_rate = columns[5].selectbox("Dilation rate", DILATION_RATES, key="transposed_dilation_rate")
+    output_padding = None if output_padding == "None" else int(output_padding)
     return input_size, kernel_size, TransposeSettings(strides, padding, output_padding, dilation_rate)
 
 
@@ -81,15 +82,17 @@ def example_ui(input_size: int, kernel_size: int) -> tuple[np.ndarray, np.ndarra
 
 
 def output_size_ui(size: OutputSize, settings: TransposeSettings) -> None:
-    """The output size with the rule that gives it, numbers filled in."""
-    st.metric("Output size", f"{size.length}×{size.length}", border=True)
-    st.code(
-        f"{size.effective_kernel}\nout   = {size.formula}\n      = {size.filled} = {size.length}",
+    """The output size beside the rule that gives it, numbers filled in."""
+    metric, rule = st.columns([1, 3], vertical_alignment="center")
+    metric.metric("Output size", f"{size.length}×{size.length}", border=True)
+    rule.code(
+        f"k_eff = {size.effective_formula}\n      = {size.effective_filled} = {size.effective_kernel}\n"
+        f"out   = {size.formula}\n      = {size.filled} = {size.length}",
         language=None,
     )
-    st.caption(
-        f"padding='{settings.padding}', output_padding={settings.output_padding}: the rule Keras (and the Build page)"
-        " uses for each side."
+    rule.caption(
+        f"The rule for padding='{settings.padding}' and output_padding={settings.output_padding}, on each side: the "
+        "same one the Build page uses for every Conv2DTranspose."
     )
 
 
