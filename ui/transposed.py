@@ -104,13 +104,16 @@ def scatter_ui(inputs: np.ndarray, steps: list[ScatterStep]) -> None:
     number = st.slider("Step", 1, len(steps), key=STEP_KEY, help="Step k adds input value k times the kernel.")
     step = steps[number - 1]
     scale = float(np.max(np.abs(steps[-1].partial_sum))) or None
-    where = "falls entirely outside the output" if step.visible is None else _describe_window(step.visible)
+    if step.visible is None:
+        placed = "falls wholly in the rows and columns that padding='same' crops, so it adds nothing"
+    else:
+        placed = f"is added into {_describe_window(step.visible)} of the output (outlined)"
+    value = format_value(step.value)
     st.markdown(
-        f"**Step {number} of {len(steps)}:** input[{step.row}, {step.column}] = {format_value(step.value)}, so "
-        f"{format_value(step.value)} × kernel is added into the output, where it {where}."
+        f"**Step {number} of {len(steps)}:** input[{step.row}, {step.column}] = {value}, so {value} × kernel {placed}."
     )
-    if _cropped(step):
-        st.caption("Part of this window lies outside the output: padding='same' crops it, so those values are lost.")
+    if step.visible is not None and _cropped(step):
+        st.caption("Part of its window lies outside the output: padding='same' crops it, so those values are lost.")
     columns = st.columns(3)
     _figure(
         columns[0],
@@ -252,7 +255,7 @@ def _figure(
 
 def _describe_window(window: tuple[int, int, int, int]) -> str:
     top, left, bottom, right = window
-    return f"fills rows {top}–{bottom - 1}, columns {left}–{right - 1} (outlined)"
+    return f"rows {top}–{bottom - 1}, columns {left}–{right - 1}"
 
 
 def _cropped(step: ScatterStep) -> bool:

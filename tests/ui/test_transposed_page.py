@@ -44,8 +44,8 @@ def test_default_example_walks_to_the_output(app: AppTest) -> None:
     assert window(app, "step_sum") == (-0.5, -0.5, 2.5, 2.5)
 
     app.slider(key="transposed_step").set_value(4).run()
-    assert "**Step 4 of 4:** input[1, 1] = 4, so 4 × kernel is added into the output, where it fills rows 2–4, " \
-        "columns 2–4 (outlined)." in markdown(app)  # fmt: skip
+    assert "**Step 4 of 4:** input[1, 1] = 4, so 4 × kernel is added into rows 2–4, columns 2–4 of the output " \
+        "(outlined)." in markdown(app)  # fmt: skip
     output = grid(app, "step_sum")
     assert output[2][2] == 13  # 1*1 + 2*1 + 3*2 + 4*1: four windows overlap there.
     assert output == grid(app, "output") == grid(app, "convolution")
@@ -61,12 +61,16 @@ def test_a_setting_changes_the_size_and_the_windows(app: AppTest) -> None:
     assert app.metric[0].value == "6×6"
     assert app.code[0].value.endswith("= (2 - 1) * 3 + max(3, 3) = 6")
     app.slider(key="transposed_step").set_value(2).run()
-    assert "input[0, 1] = 2, so 2 × kernel is added into the output, where it fills rows 0–2, columns 3–5" in (
-        markdown(app)
-    )
+    assert "input[0, 1] = 2, so 2 × kernel is added into rows 0–2, columns 3–5 of the output" in markdown(app)
     assert grid(app, "step_added")[0] == [0, 0, 0, 2, 0, 4]
     app.selectbox(key="transposed_padding").set_value("same").run()
     assert app.metric[0].value == "6×6"  # n * strides.
+    app.selectbox(key="transposed_strides").set_value(1).run()  # Full grid 4x4, output 2x2: every window cropped.
+    assert app.metric[0].value == "2×2"
+    assert "input[0, 1] = 2, so 2 × kernel is added into rows 0–1, columns 0–1 of the output" in markdown(app)
+    assert "Part of its window lies outside the output: padding='same' crops it, so those values are lost." in [
+        caption.value for caption in app.main.caption
+    ]
     assert not app.exception
 
 
