@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from core import mnist as mnist_data
@@ -132,3 +133,12 @@ def offline_mnist(real_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     mnist_data.clear_cache()
     yield
     mnist_data.clear_cache()
+
+
+@pytest.fixture(scope="module")
+def random_pairs() -> tuple[np.ndarray, np.ndarray]:
+    """20 random "originals" and "reconstructions" of shape (20, 28, 28, 1) in [0, 1], for drawing tests."""
+    generator = np.random.default_rng(0)
+    originals = generator.random((20, 28, 28, 1), dtype=np.float32)
+    reconstructions = generator.random((20, 28, 28, 1), dtype=np.float32)
+    return originals, reconstructions

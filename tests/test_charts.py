@@ -11,15 +11,6 @@ from core import charts
 from core.pixels import panel_labels
 
 
-@pytest.fixture(scope="module")
-def digits() -> tuple[np.ndarray, np.ndarray]:
-    """20 random "originals" and "reconstructions" of shape (20, 28, 28, 1) in [0, 1]."""
-    generator = np.random.default_rng(0)
-    originals = generator.random((20, 28, 28, 1), dtype=np.float32)
-    reconstructions = generator.random((20, 28, 28, 1), dtype=np.float32)
-    return originals, reconstructions
-
-
 def test_class_error_figure_has_ten_bars_the_floors_and_the_highlighted_digit() -> None:
     means = np.linspace(0.08, 0.12, 10)
     floors = np.full(10, 0.06)
@@ -68,10 +59,10 @@ def test_error_histogram_refuses_no_errors_or_no_bins(errors: list[float], bins:
 
 @pytest.mark.parametrize("noisy", [False, True])
 def test_detail_figure_shows_each_panel_and_the_signed_difference(
-    digits: tuple[np.ndarray, np.ndarray], noisy: bool
+    random_pairs: tuple[np.ndarray, np.ndarray], noisy: bool
 ) -> None:
-    original, reconstruction = digits[0][0], digits[1][0]
-    figure = charts.detail_figure(original, reconstruction, digits[0][1] if noisy else None)
+    original, reconstruction = random_pairs[0][0], random_pairs[1][0]
+    figure = charts.detail_figure(original, reconstruction, random_pairs[0][1] if noisy else None)
     titles = [annotation.text for annotation in figure.layout.annotations]
     assert titles == panel_labels(noisy, show_difference=True)
     assert [trace.type for trace in figure.data] == ["heatmap"] * len(titles)

@@ -14,15 +14,6 @@ from core.pixels import panel_labels
 SIDE = 28 * pictures.ZOOM
 
 
-@pytest.fixture(scope="module")
-def digits() -> tuple[np.ndarray, np.ndarray]:
-    """20 random "originals" and "reconstructions" of shape (20, 28, 28, 1) in [0, 1]."""
-    generator = np.random.default_rng(0)
-    originals = generator.random((20, 28, 28, 1), dtype=np.float32)
-    reconstructions = generator.random((20, 28, 28, 1), dtype=np.float32)
-    return originals, reconstructions
-
-
 def test_gray_rgb_maps_zero_to_black_and_one_to_white() -> None:
     image = np.array([[0.0, 1.0]], dtype=np.float32)
     np.testing.assert_array_equal(pictures.gray_rgb(image), [[[0, 0, 0], [1, 1, 1]]])
@@ -47,9 +38,9 @@ def test_difference_rgb_is_dark_where_equal_blue_where_ink_is_missing_and_red_wh
     ],
 )
 def test_cell_image_stacks_the_panels_that_panel_labels_names(
-    digits: tuple[np.ndarray, np.ndarray], noisy: bool, show_difference: bool, labels: list[str]
+    random_pairs: tuple[np.ndarray, np.ndarray], noisy: bool, show_difference: bool, labels: list[str]
 ) -> None:
-    originals, reconstructions = digits
+    originals, reconstructions = random_pairs
     cell = pictures.cell_image(originals[0], reconstructions[0], originals[1] if noisy else None, show_difference)
     assert panel_labels(noisy, show_difference) == labels
     rows = len(labels)
@@ -61,9 +52,9 @@ def test_cell_image_stacks_the_panels_that_panel_labels_names(
     assert (cell[SIDE : SIDE + pictures.GAP] == 255).all()
 
 
-def test_cell_image_refuses_a_zoom_below_one(digits: tuple[np.ndarray, np.ndarray]) -> None:
+def test_cell_image_refuses_a_zoom_below_one(random_pairs: tuple[np.ndarray, np.ndarray]) -> None:
     with pytest.raises(ValueError, match=r"Expected a positive integer. Received zoom=0."):
-        pictures.cell_image(digits[0][0], digits[1][0], zoom=0)
+        pictures.cell_image(random_pairs[0][0], random_pairs[1][0], zoom=0)
 
 
 @pytest.mark.parametrize(
@@ -71,9 +62,9 @@ def test_cell_image_refuses_a_zoom_below_one(digits: tuple[np.ndarray, np.ndarra
     [(1, False, True, True), (16, False, False, True), (17, True, True, False), (8, True, False, True)],
 )
 def test_grid_png_is_a_png_of_the_size_grid_size_gives(
-    digits: tuple[np.ndarray, np.ndarray], count: int, noisy: bool, show_difference: bool, titles: bool
+    random_pairs: tuple[np.ndarray, np.ndarray], count: int, noisy: bool, show_difference: bool, titles: bool
 ) -> None:
-    originals, reconstructions = digits[0][:count], digits[1][:count]
+    originals, reconstructions = random_pairs[0][:count], random_pairs[1][:count]
     png = pictures.grid_png(
         originals,
         reconstructions,
@@ -88,9 +79,9 @@ def test_grid_png_is_a_png_of_the_size_grid_size_gives(
 
 
 def test_grid_png_draws_originals_in_the_first_row_and_reconstructions_below(
-    digits: tuple[np.ndarray, np.ndarray],
+    random_pairs: tuple[np.ndarray, np.ndarray],
 ) -> None:
-    originals, reconstructions = digits[0][:3], digits[1][:3]
+    originals, reconstructions = random_pairs[0][:3], random_pairs[1][:3]
     pixels = np.asarray(Image.open(io.BytesIO(pictures.grid_png(originals, reconstructions))).convert("L"))
     left = pictures._MARGIN + pictures._LABEL_WIDTH
     top = pictures._MARGIN
