@@ -129,8 +129,8 @@ def run_path(run_id: str, runs_dir: Path | str = DEFAULT_RUNS_DIR) -> Path:
     check_run_id(run_id)
     for root in (Path(runs_dir), PRETRAINED_DIR):
         candidate = (root / run_id).resolve()
-        if candidate.parent != root.resolve():
-            raise RunStoreError(f"Invalid run id {run_id!r}: it leads outside the run store.")
+        if candidate.parent != root.resolve() or (root / run_id).is_symlink():
+            raise RunStoreError(f"Invalid run id {run_id!r}: it is a link, or leads outside the run store.")
         if candidate.is_dir():
             return candidate
     raise RunStoreError(f"No run {run_id!r} in {runs_dir}.")
@@ -331,7 +331,7 @@ def read_run(path: Path, read_only: bool = False) -> RunInfo:
         summary = _read_json(path / "summary.json")
         config = _read_json(path / "config.json")
         spec = ExperimentSpec.from_dict(config["spec"])
-    except (OSError, ValueError, KeyError, TypeError) as error:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as error:  # RecursionError: deep nesting.
         problem = f"{type(error).__name__}: {error}" if not isinstance(error, SpecError) else str(error)
         return RunInfo(run_id, path, "damaged", run_id, read_only=read_only, problem=problem)
     status = summary.get("status")
@@ -348,7 +348,9 @@ def list_runs(runs_dir: Path | str = DEFAULT_RUNS_DIR, include_pretrained: bool 
     runs: list[RunInfo] = []
     root = Path(runs_dir)
     if root.is_dir():
-        directories = [path for path in root.iterdir() if path.is_dir() and RUN_ID.match(path.name)]
+        # A symlink is never a run, even one that points to a run: it could lead out of the store.
+        directories = [path for path in root.iterdir()
+                       if path.is_dir() and not path.is_symlink() and RUN_ID.match(path.name)]  # fmt: skip
         runs += sorted((read_run(path) for path in directories), key=lambda run: run.run_id, reverse=True)
     if include_pretrained and PRETRAINED_DIR.is_dir() and PRETRAINED_DIR.resolve() != root.resolve():
         shipped = sorted(path for path in PRETRAINED_DIR.iterdir() if path.is_dir())
@@ -394,7 +396,8 @@ def load_model(run: RunInfo) -> Any:
     import keras
 
     try:
-        return keras.saving.load_model(run.path / "model.keras", compile=False)
+        # safe_mode=True refuses a Lambda layer, whose pickled code would run on loading.
+        return keras.saving.load_model(run.path / "model.keras", compile=False, safe_mode=True)
     except Exception as error:  # Keras raises many types for a damaged archive.
         raise RunStoreError(f"The model file of run {run.run_id!r} cannot be read: {error}") from error
 

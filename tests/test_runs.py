@@ -118,6 +118,49 @@ def test_append_history_and_update_summary(runs_dir: Path) -> None:
     assert sorted(item.name for item in path.iterdir()) == ["config.json", "history.jsonl", "summary.json"]
 
 
+@pytest.mark.parametrize(
+    ("failure", "reason"),
+    [
+        (OSError(28, "No space left on device"), "No space left on device"),
+        (OSError(30, "Read-only file system"), "Read-only file system"),
+    ],
+    ids=["disk full", "read-only"],
+)
+def test_a_failed_write_leaves_the_earlier_files_intact(
+    runs_dir: Path, monkeypatch: pytest.MonkeyPatch, failure: OSError, reason: str
+) -> None:
+    path = completed_run(runs_dir)
+    (path / "model.keras").write_bytes(b"the model of epoch 2")
+    before = {item.name: item.read_bytes() for item in path.iterdir()}
+
+    def failing_fsync(descriptor: int) -> None:
+        raise failure
+
+    class HalfSavingModel:
+        def save(self, target: Path) -> None:
+            Path(target).write_bytes(b"half a mod")
+            raise failure
+
+    with monkeypatch.context() as patch:
+        patch.setattr(runs.os, "fsync", failing_fsync)
+        with pytest.raises(OSError, match=reason):
+            runs.update_summary(path, status="failed", message="x")
+        with pytest.raises(OSError, match=reason):
+            runs.append_history(path, {"epoch": 3, "loss": 0.1})
+    with pytest.raises(OSError, match=reason):
+        runs.save_model(path, HalfSavingModel())
+    after = {item.name: item.read_bytes() for item in path.iterdir()}
+    # No temporary file is left, the summary and the model are those of before, and the history at most gained a
+    # line that readers skip if it is torn.
+    assert after.keys() == before.keys()
+    assert {name: after[name] for name in after if name != "history.jsonl"} == {
+        name: before[name] for name in before if name != "history.jsonl"
+    }
+    assert after["history.jsonl"].startswith(before["history.jsonl"])
+    run = runs.load_run(path.name, runs_dir)
+    assert (run.status, [record["epoch"] for record in runs.load_history(run)][:2]) == ("completed", [1, 2])
+
+
 def test_save_and_load_model(runs_dir: Path) -> None:
     import keras
 
@@ -144,6 +187,17 @@ def test_save_and_load_model(runs_dir: Path) -> None:
     images = np.random.default_rng(0).uniform(size=(2, 28, 28, 1)).astype(np.float32)
     np.testing.assert_allclose(np.asarray(loaded(images)), np.asarray(model(images)), atol=1e-6)
     assert [layer.name for layer in loaded.layers] == ["image", "encoder", "decoder"]
+
+
+def test_a_model_with_a_lambda_layer_is_refused_not_run(runs_dir: Path) -> None:
+    import keras
+
+    inputs = keras.Input((28, 28, 1))
+    outputs = keras.layers.Lambda(lambda images: images * 1.0)(inputs)
+    path = completed_run(runs_dir)
+    keras.Model(inputs, outputs).save(path / "model.keras")
+    with pytest.raises(RunStoreError, match="cannot be read.*safe_mode"):
+        runs.load_model(runs.load_run(path.name, runs_dir))
 
 
 def test_unreadable_model_file_raises_run_store_error(runs_dir: Path) -> None:
@@ -244,6 +298,10 @@ DAMAGES: dict[str, tuple[Callable[[Path], object], str]] = {
     "invalid spec in config": (break_config_spec, "Received filters=0."),
     "unknown status": (lambda path: write_summary(path, lambda summary: summary.update(status="paused")), "paused"),
     "no status": (lambda path: write_summary(path, lambda summary: summary.pop("status")), "status"),
+    "config nested 100,000 deep": (
+        lambda path: (path / "config.json").write_text('{"spec": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+        "RecursionError",
+    ),
 }
 
 
@@ -334,6 +392,9 @@ def test_a_running_run_whose_process_is_gone_is_interrupted(
 # --- Ids, renaming, deleting -------------------------------------------------------------------------------
 
 ESCAPING_IDS = ["../x", "..", "a/b", ".hidden", "/etc", "/tmp/x", "", "a\\b", "a..b", "run\n", "~", " run", "x" * 101]
+# NUL bytes, and unicode look-alikes of "." and "/": one dot leader, fullwidth full stops, a division slash, a
+# fraction slash, and a Cyrillic "а" that looks like the Latin "a".
+ESCAPING_IDS += ["run\x00", "x\x00/../../etc", "\u2024\u2024", "\uff0e\uff0e", "a\u2215b", "a\u2044b", "\u0430bc"]
 
 
 @pytest.mark.parametrize("run_id", ESCAPING_IDS)
@@ -349,6 +410,20 @@ def test_ids_that_could_escape_the_store_are_refused(runs_dir: Path, run_id: str
         with pytest.raises(RunStoreError, match="Invalid run id"):
             action()
     assert (runs_dir.parent / "x").is_dir()
+
+
+def test_a_symlink_in_the_store_is_never_a_run(runs_dir: Path, tmp_path: Path) -> None:
+    outside = completed_run(tmp_path / "elsewhere")  # A real run, outside the store.
+    inside = completed_run(runs_dir)
+    (runs_dir / "20990101-000000-escape").symlink_to(outside, target_is_directory=True)
+    (runs_dir / "20990101-000000-alias").symlink_to(inside, target_is_directory=True)
+    assert [run.run_id for run in runs.list_runs(runs_dir)] == [inside.name]
+    for run_id in ("20990101-000000-escape", "20990101-000000-alias"):
+        for action, arguments in ((runs.load_run, ()), (runs.rename_run, ("name",)), (runs.delete_run, ())):
+            with pytest.raises(RunStoreError, match="it is a link, or leads outside the run store"):
+                action(run_id, *arguments, runs_dir)  # type: ignore[operator]
+    assert sorted(item.name for item in outside.iterdir()) == ["config.json", "history.jsonl", "summary.json"]
+    assert runs.load_run(inside.name, runs_dir).status == "completed"
 
 
 @pytest.mark.parametrize("run_id", [None, 7])
