@@ -9,20 +9,99 @@ so a spec is judged the same way everywhere. Nothing here imports TensorFlow or 
 
 from __future__ import annotations
 
-from dataclasses import replace
+import math
+import os
+from dataclasses import dataclass, replace
 
 from core.shapes import ShapeReport, describe_shape, infer_shapes
 from core.spec import INPUT_SHAPE, ExperimentSpec, Fix, SpecError, validate_arguments
 
+BYTES_PER_VALUE = 4  # float32
+# Each layer's output is kept for the backward pass, which makes a gradient of the same size.
+ACTIVATION_COPIES = 2
+# Each weight has a gradient and, with Adam (the largest of our optimizers' states), two moment estimates.
+WEIGHT_COPIES = 4
+
 
 def validate(spec: ExperimentSpec) -> None:
-    """Checks the whole spec: every argument (`core.spec.validate_arguments`), then the shape flow.
+    """Checks the whole spec: every argument (`core.spec.validate_arguments`), the shape flow, then memory.
 
     Raises:
         SpecError: the first problem found, with where it is and, where one argument change cures it, that fix.
     """
     validate_arguments(spec)
-    check_shapes(spec)
+    check_memory(spec, check_shapes(spec))
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """The memory one training step needs, at least: what the model's layers hold for one batch, and its weights.
+
+    Attributes:
+        activations: bytes of the layer outputs of one batch and their gradients (float32).
+        weights: bytes of the weights, their gradients and the optimizer's state (float32).
+    """
+
+    activations: int
+    weights: int
+
+    @property
+    def total(self) -> int:
+        return self.activations + self.weights
+
+
+def estimate_memory(spec: ExperimentSpec, report: ShapeReport | None = None) -> MemoryEstimate:
+    """A lower bound of the memory that training `spec` takes: TensorFlow needs this and more (its workspace).
+
+    Args:
+        spec: a spec whose shapes are valid.
+        report: its shape flow, if already computed.
+    """
+    report = report or infer_shapes(spec)
+    values_per_image = math.prod(INPUT_SHAPE) + sum(math.prod(layer.output_shape) for layer in report.layers)
+    activations = spec.training.batch_size * values_per_image * BYTES_PER_VALUE * ACTIVATION_COPIES
+    return MemoryEstimate(activations, report.params * BYTES_PER_VALUE * WEIGHT_COPIES)
+
+
+def machine_memory() -> int | None:
+    """The physical memory of this machine in bytes, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def describe_bytes(count: float) -> str:
+    """A size in words: "512 kB", "37.1 MB", "4.6 GB", "1.2 TB" (powers of 1000)."""
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
+        if count >= size:
+            return f"{count / size:.1f} {unit}"
+    return f"{math.ceil(count / 1e3)} kB"
+
+
+def check_memory(spec: ExperimentSpec, report: ShapeReport | None = None) -> MemoryEstimate:
+    """Refuses, before any training, a spec whose memory estimate is beyond this machine's memory.
+
+    Returns:
+        The `MemoryEstimate` of a spec that fits.
+
+    Raises:
+        SpecError: naming the estimate, its parts and the machine's memory, with what to lower.
+    """
+    estimate = estimate_memory(spec, report)
+    available = machine_memory()
+    if available is not None and estimate.total > available:
+        raise SpecError(
+            f"Invalid value for argument `batch_size` of training settings. Expected a model and batch that fit in "
+            f"this machine's {describe_bytes(available)} of memory. Received batch_size={spec.training.batch_size}, "
+            f"which needs at least {describe_bytes(estimate.total)} to train "
+            f"({describe_bytes(estimate.activations)} for the layer outputs of one batch, "
+            f"{describe_bytes(estimate.weights)} for the weights and the optimizer's state).",
+            part="training",
+            argument="batch_size",
+            hint="lower batch_size, or the filters of the largest layers",
+        )
+    return estimate
 
 
 def spec_problem(spec: ExperimentSpec) -> SpecError | None:

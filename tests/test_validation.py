@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from core import jobs, shapes
-from core.presets import preset
+from core import jobs, shapes, validation
+from core.presets import PRESETS, preset
 from core.shapes import infer_shapes
 from core.spec import INPUT_SHAPE, ExperimentSpec, Fix, SpecError, conv2d, conv2d_transpose
 from core.train import resolve_spec
-from core.validation import check_shapes, spec_problem, suggest_fix, validate
+from core.validation import check_shapes, describe_bytes, estimate_memory, spec_problem, suggest_fix, validate
 from tests.conftest import REPOSITORY_ROOT
 
 # --- Output shape errors -----------------------------------------------------------------------------------
@@ -213,3 +213,76 @@ def test_cli_config_with_a_bad_shape_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SpecError) as error:
         resolve_spec(arguments)
     assert str(error.value).startswith(f"{config}: Invalid architecture: the output is 29x29x1")
+
+
+# --- Memory: a model beyond the machine is refused before training, with the estimate ----------------------
+
+# Twelve Conv2D layers of 1024 filters that keep 28x28, then one back to a single channel: every argument is in
+# range and the shapes fit, but a batch of 1000 needs 77 GB for its layer outputs alone.
+HUGE = replace(
+    preset("seed"),
+    encoder=tuple(conv2d(1024, 3, padding="same") for _ in range(12)),
+    decoder=(conv2d_transpose(8, 3, padding="same"),),
+)
+
+
+def test_the_memory_estimate_counts_every_layer_output_and_the_weights() -> None:
+    spec = preset("seed")
+    report = infer_shapes(spec)
+    values_per_image = 28 * 28 + sum(
+        height * width * channels for height, width, channels in (layer.output_shape for layer in report.layers)
+    )
+    estimate = estimate_memory(spec)
+    assert values_per_image == 76_800
+    assert estimate.activations == 1000 * 76_800 * 4 * 2  # float32, output and its gradient.
+    assert estimate.weights == 12_785 * 4 * 4  # Weights, gradients and Adam's two moments.
+    assert estimate.total == estimate.activations + estimate.weights
+    assert describe_bytes(estimate.total) == "614.6 MB"
+
+
+@pytest.mark.parametrize(
+    ("count", "words"),
+    [(0, "0 kB"), (1, "1 kB"), (204_560, "205 kB"), (614_604_560, "614.6 MB"), (25.3e9, "25.3 GB"), (4.6e12, "4.6 TB")],
+)
+def test_describe_bytes(count: float, words: str) -> None:
+    assert describe_bytes(count) == words
+
+
+def test_a_model_beyond_the_machines_memory_is_refused_with_the_estimate(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(validation, "machine_memory", lambda: 16_000_000_000)
+    with pytest.raises(SpecError) as error:
+        validate(HUGE)
+    assert str(error.value) == (
+        "Invalid value for argument `batch_size` of training settings. Expected a model and batch that fit in this "
+        "machine's 16.0 GB of memory. Received batch_size=1000, which needs at least 78.8 GB to train (77.1 GB for "
+        "the layer outputs of one batch, 1.7 GB for the weights and the optimizer's state)."
+    )
+    assert (error.value.part, error.value.argument) == ("training", "batch_size")
+    assert error.value.hint == "lower batch_size, or the filters of the largest layers"
+    assert spec_problem(HUGE) is not None  # The Train page disables Start with this message.
+    validate(HUGE.with_training(batch_size=100))  # 9.4 GB: a smaller batch fits.
+
+
+def test_every_preset_fits_in_4_gb_and_an_unknown_memory_refuses_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(validation, "machine_memory", lambda: 4_000_000_000)
+    for name in PRESETS:
+        validate(preset(name))
+    monkeypatch.setattr(validation, "machine_memory", lambda: None)
+    validate(HUGE)
+
+
+def test_ten_thousand_filters_are_refused_by_the_argument_check() -> None:
+    spec = preset("seed")
+    spec = spec.with_layer("encoder", 0, replace(spec.encoder[0], filters=10_000))
+    with pytest.raises(SpecError, match=r"Expected an integer from 1 to 1024\. Received filters=10000\.$"):
+        validate(spec)
+
+
+def test_submit_refuses_a_model_beyond_the_machine_before_anything_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(validation, "machine_memory", lambda: 16_000_000_000)
+    runs_dir = tmp_path / "runs"
+    with pytest.raises(SpecError, match=r"which needs at least 78\.8 GB to train"):
+        jobs.submit(HUGE, None, runs_dir, start=False)
+    assert not runs_dir.exists() or list(runs_dir.iterdir()) == []
