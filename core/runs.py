@@ -45,6 +45,7 @@ DEFAULT_RUNS_DIR = default_runs_dir()
 PRETRAINED_DIR = PROJECT_ROOT / "pretrained"
 
 STATUSES = ("queued", "running", "completed", "stopped", "failed", "interrupted", "damaged")
+MAX_JSON_BYTES = 1_000_000  # A config or summary larger than this was not written by the studio.
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")  # \Z, not $, which would let a trailing newline in.
 
 
@@ -274,6 +275,9 @@ def read_summary(path: Path) -> dict[str, Any]:
 
 def _read_json(path: Path) -> dict[str, Any]:
     with open(path) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size > MAX_JSON_BYTES:  # Refused by its size before parsing: the studio writes a few kilobytes.
+            raise ValueError(f"{path.name} is {size:,} bytes, more than the {MAX_JSON_BYTES:,} the studio writes")
         data = json.load(handle)
     if not isinstance(data, dict):
         raise ValueError(f"{path.name} does not hold a JSON object")

@@ -289,6 +289,11 @@ def break_config_spec(path: Path) -> None:
     (path / "config.json").write_text(json.dumps(config))
 
 
+def make_sparse(path: Path, size: int) -> None:
+    with open(path, "wb") as handle:  # A file of `size` bytes that takes no disk: only its size is ever looked at.
+        handle.truncate(size)
+
+
 DAMAGES: dict[str, tuple[Callable[[Path], object], str]] = {
     "summary is not JSON": (lambda path: (path / "summary.json").write_text('{"status": "comp'), "JSONDecodeError"),
     "summary is a list": (lambda path: (path / "summary.json").write_text("[]"), "summary.json"),
@@ -298,6 +303,7 @@ DAMAGES: dict[str, tuple[Callable[[Path], object], str]] = {
     "invalid spec in config": (break_config_spec, "Received filters=0."),
     "unknown status": (lambda path: write_summary(path, lambda summary: summary.update(status="paused")), "paused"),
     "no status": (lambda path: write_summary(path, lambda summary: summary.pop("status")), "status"),
+    "config of 100 MB": (lambda path: make_sparse(path / "config.json", 100_000_000), "more than the 1,000,000"),
     "config nested 100,000 deep": (
         lambda path: (path / "config.json").write_text('{"spec": ' + "[" * 100_000 + "]" * 100_000 + "}"),
         "RecursionError",
