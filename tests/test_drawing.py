@@ -54,6 +54,7 @@ DRAWINGS = {
     "one pixel": _one_pixel,
     "thin diagonal line": lambda: drawing([[(30, 20), (250, 260)]], width=1),
     "ink touching the edges": _edges,
+    "all white": lambda: np.full((280, 280, 4), 255, np.uint8),  # A canvas filled with ink: a 20x20 square.
     "wide short stroke": lambda: drawing([[(30, 140), (250, 150)]], width=20),
     "transparent background": _transparent_seven,
     "grey values": _grey_seven,
