@@ -11,6 +11,8 @@ import json
 import os
 import re
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +23,7 @@ from core import events, jobs, runs
 from core.jobs import JobRunner, JobSnapshot, shared_runner
 from core.presets import preset
 from core.spec import ExperimentSpec, SpecError
+from tests.conftest import REPOSITORY_ROOT
 
 LIMIT = 600  # 480 training and 120 validation images after the 0.2 split.
 SHORT = preset("strided").with_training(batch_size=100, epochs=1, learning_rate=0.003)  # 5 steps.
@@ -263,6 +266,50 @@ def test_a_job_whose_processes_all_died_reads_as_interrupted(runner: JobRunner, 
     assert [record["epoch"] for record in history] == list(range(1, len(history) + 1))
     assert run.has_model
     runs.delete_run(job_id, runs_dir)  # An interrupted run is no longer training.
+
+
+SERVER = """
+import sys, time
+from core.jobs import JobRunner
+from core.presets import preset
+
+runner = JobRunner(sys.argv[1])
+spec = preset("strided").with_training(batch_size=100, epochs=3, learning_rate=0.003)
+print(runner.start(spec, limit=2000), runner.start(spec.with_training(epochs=1), limit=600), flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.slow
+def test_a_server_killed_with_sigkill_while_a_job_trains_loses_nothing(
+    runner: JobRunner, runs_dir: Path, subprocess_env: dict[str, str]
+) -> None:
+    # A finished run already in the store, and a server process (a JobRunner, as the dashboard holds one) that
+    # starts one job and queues another, then dies by SIGKILL mid-batch: no cleanup code of it runs.
+    earlier = runs.create_run(SHORT, runs_dir, settings={"limit": LIMIT})
+    runs.update_summary(earlier, status="completed", test_loss=0.2)
+    files_before = {item.name: item.read_bytes() for item in earlier.iterdir()}
+    server = subprocess.Popen([sys.executable, "-c", SERVER, str(runs_dir)], env=subprocess_env,
+                              cwd=REPOSITORY_ROOT, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        training, queued = server.stdout.readline().split()
+        wait_until(lambda: batches_seen(runs_dir / training) >= 2, 180, "two batches")
+    finally:
+        server.send_signal(signal.SIGKILL)
+        server.wait(timeout=30)
+        server.stdout.close()
+    # The restarted server (this test's runner) finds the job still training, and the queued one starts in turn.
+    assert runner.snapshot(training).status == "running"
+    assert runner.join(training, timeout=240).status == "completed"
+    assert runner.join(queued, timeout=240).status == "completed"
+    history = runs.load_history(runs.load_run(training, runs_dir))
+    assert [record["epoch"] for record in history] == [1, 2, 3]
+    assert {item.name: item.read_bytes() for item in earlier.iterdir()} == files_before
+    assert {run.run_id: run.status for run in runs.list_runs(runs_dir, include_pretrained=False)} == {
+        earlier.name: "completed",
+        training: "completed",
+        queued: "completed",
+    }
 
 
 # --- The event log and the runner's memory -----------------------------------------------------------------
