@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from core import runs
+from core.backends import DEFAULT_BACKEND, check_backend, default_backend
 from core.events import EventReader, EventWriter
 from core.mnist import split_validation
 from core.spec import TRAIN_IMAGES, ExperimentSpec, SpecError
@@ -86,7 +87,9 @@ def check_limit(limit: Any) -> int | None:
     return limit
 
 
-def submit(spec: ExperimentSpec, limit: int | None, runs_dir: Path | str, *, start: bool = True) -> Path:
+def submit(
+    spec: ExperimentSpec, limit: int | None, runs_dir: Path | str, *, backend: str | None = None, start: bool = True
+) -> Path:
     """Queues a training job as a new run of the store and, with `start`, starts it if a place is free.
 
     Args:
@@ -94,19 +97,23 @@ def submit(spec: ExperimentSpec, limit: int | None, runs_dir: Path | str, *, sta
         limit: train on only the first `limit` of the 60,000 training images (before the validation split, which
             holds out the last fraction as Keras' `validation_split` does).
         runs_dir: the run store.
+        backend: the Keras backend the worker trains on (`core.backends.BACKENDS`); by default `KERAS_BACKEND`
+            when it names an installed backend, else TensorFlow.
         start: run `schedule` at once; False leaves the job queued (tests train it in-process).
 
     Returns:
         The queued run's directory.
 
     Raises:
-        SpecError: if the spec or `limit` is invalid, or leaves no image for training or validation.
+        SpecError: if the spec, `limit` or `backend` is invalid, or leaves no image for training or validation.
     """
     validate(spec)
     check_limit(limit)
+    backend = default_backend() if backend is None else check_backend(backend)
     images = min(limit or TRAIN_IMAGES, TRAIN_IMAGES)
     train_part, validation_part = split_validation(range(images), spec.training.validation_split)
-    settings = {"limit": limit, "train_images": len(train_part), "validation_images": len(validation_part)}
+    settings = {"limit": limit, "backend": backend, "train_images": len(train_part),
+                "validation_images": len(validation_part)}  # fmt: skip
     path = runs.create_run(spec, runs_dir, settings=settings, status="queued",
                            summary={"message": "Waiting for a free place in the queue."})  # fmt: skip
     if start:
@@ -174,7 +181,7 @@ def _launch(path: Path) -> None:
     command = [sys.executable, "-m", "core.jobs", "supervise", str(path)]
     with open(path / WORKER_LOG, "ab") as log:
         process = subprocess.Popen(
-            command, cwd=runs.PROJECT_ROOT, env=_worker_environment(), stdin=subprocess.DEVNULL, stdout=log,
+            command, cwd=runs.PROJECT_ROOT, env=_worker_environment(path), stdin=subprocess.DEVNULL, stdout=log,
             stderr=subprocess.STDOUT, start_new_session=True,  # Ctrl-C of the dashboard's terminal leaves it be.
         )  # fmt: skip
     runs.update_summary(path, status="running", process=runs.process_identity(process.pid),
@@ -183,8 +190,15 @@ def _launch(path: Path) -> None:
     threading.Thread(target=process.wait, name=f"reap-{process.pid}", daemon=True).start()
 
 
-def _worker_environment() -> dict[str, str]:
+def _worker_environment(path: Path) -> dict[str, str]:
     environment = dict(os.environ)
+    # Keras reads KERAS_BACKEND once, when the worker imports it. Runs queued before backends were a setting
+    # trained on TensorFlow; an unreadable config fails in the worker, which says why in the run.
+    try:
+        backend = runs.read_config(path).get("settings", {}).get("backend")
+    except (OSError, ValueError):
+        backend = None
+    environment["KERAS_BACKEND"] = backend or DEFAULT_BACKEND
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(runs.PROJECT_ROOT), environment.get("PYTHONPATH")]))
     environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     environment["PYTHONFAULTHANDLER"] = "1"  # A native crash leaves a Python stack in worker.log.
@@ -223,8 +237,8 @@ def supervise(path: Path) -> int:
         signal.signal(number, lambda received, frame: request_stop(path))
     command = [sys.executable, "-m", "core.training", str(path)]
     with open(path / WORKER_LOG, "ab") as log:
-        worker = subprocess.Popen(command, cwd=runs.PROJECT_ROOT, env=_worker_environment(), stdin=subprocess.DEVNULL,
-                                  stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        worker = subprocess.Popen(command, cwd=runs.PROJECT_ROOT, env=_worker_environment(path),
+                                  stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
     with contextlib.suppress(OSError, ValueError):
         runs.update_summary(path, worker=runs.process_identity(worker.pid))
     code = worker.wait()
@@ -457,13 +471,13 @@ class JobRunner:
 
     # --- Control -------------------------------------------------------------------------------------------
 
-    def start(self, spec: ExperimentSpec, limit: int | None = None) -> str:
+    def start(self, spec: ExperimentSpec, limit: int | None = None, backend: str | None = None) -> str:
         """Queues `spec` and starts it if a place is free; returns the job id (its run id).
 
         Raises:
-            SpecError: if the spec or `limit` is invalid.
+            SpecError: if the spec, `limit` or `backend` is invalid (see `submit`).
         """
-        path = submit(spec, limit, self.runs_dir)
+        path = submit(spec, limit, self.runs_dir, backend=backend)
         with self._lock:
             self._views[path.name] = _JobView(path)
         return path.name

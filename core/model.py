@@ -9,7 +9,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from core.spec import INPUT_SHAPE, ExperimentSpec, LayerSpec, TrainingSpec, layer_name
+from core.spec import DTYPE_POLICIES, INPUT_SHAPE, ExperimentSpec, LayerSpec, TrainingSpec, layer_name
 from core.validation import validate
 
 OPTIMIZER_CLASSES = {
@@ -21,19 +21,27 @@ OPTIMIZER_CLASSES = {
 }
 
 
-def make_layer(layer: LayerSpec, name: str) -> keras.layers.Layer:
+def make_layer(layer: LayerSpec, name: str, dtype: str | None = None) -> keras.layers.Layer:
     """The Keras layer for one `LayerSpec`, with the spec's arguments passed by Keras' own names."""
     arguments = {key: value for key, value in layer.to_dict().items() if key != "type"}
-    return getattr(layers, layer.type)(name=name, **arguments)
+    return getattr(layers, layer.type)(name=name, dtype=dtype, **arguments)
 
 
-def build_model(spec: ExperimentSpec, compile: bool = True, steps_per_epoch: int | None = None) -> keras.Model:  # noqa: A002
+def build_model(
+    spec: ExperimentSpec,
+    compile: bool = True,  # noqa: A002
+    steps_per_epoch: int | None = None,
+    dtype_policy: str = "float32",
+) -> keras.Model:
     """Builds the autoencoder described by `spec`.
 
     Args:
         spec: a valid experiment spec.
         compile: whether to compile with the spec's optimizer, learning rate and loss.
         steps_per_epoch: batches per epoch, which a "cosine" learning-rate schedule needs to know when to end.
+        dtype_policy: Keras' dtype policy for every layer but the output layer, which stays float32 so that the
+            sigmoid and the loss are computed in full precision. A mixed_float16 model is compiled with Keras'
+            loss scaling. The spec's "auto" is resolved by the worker (`core.backends`), not here.
 
     Returns:
         A Functional model named "autoencoder" whose layers are the sub-models "encoder" and "decoder"; the
@@ -43,6 +51,23 @@ def build_model(spec: ExperimentSpec, compile: bool = True, steps_per_epoch: int
         SpecError: if the spec is invalid.
     """
     validate(spec)
+    if dtype_policy not in DTYPE_POLICIES or dtype_policy == "auto":
+        raise ValueError(
+            f"Invalid value for argument `dtype_policy`. Expected one of {list(DTYPE_POLICIES[1:])}. "
+            f"Received dtype_policy={dtype_policy!r}."
+        )
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(dtype_policy)  # The models and layers built now take it as their default.
+    try:
+        model = _build(spec)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    if compile:
+        compile_model(model, spec.training, steps_per_epoch)
+    return model
+
+
+def _build(spec: ExperimentSpec) -> keras.Model:
     image = keras.Input(shape=INPUT_SHAPE, name="image")
     features = image
     for index, layer in enumerate(spec.encoder):
@@ -53,13 +78,10 @@ def build_model(spec: ExperimentSpec, compile: bool = True, steps_per_epoch: int
     features = code
     for index, layer in enumerate(spec.decoder):
         features = make_layer(layer, layer_name("decoder", index, layer))(features)
-    reconstruction = make_layer(spec.output, layer_name("output", None, spec.output))(features)
+    reconstruction = make_layer(spec.output, layer_name("output", None, spec.output), dtype="float32")(features)
     decoder = keras.Model(code, reconstruction, name="decoder")
 
-    model = keras.Model(image, decoder(encoder(image)), name="autoencoder")
-    if compile:
-        compile_model(model, spec.training, steps_per_epoch)
-    return model
+    return keras.Model(image, decoder(encoder(image)), name="autoencoder")
 
 
 def compile_model(model: keras.Model, training: TrainingSpec, steps_per_epoch: int | None = None) -> None:

@@ -29,6 +29,8 @@ INTERPOLATIONS = ("nearest", "bilinear")
 LEARNING_RATE_SCHEDULES = ("constant", "cosine")
 OPTIMIZERS = ("adam", "adamw", "nadam", "rmsprop", "sgd")
 LOSSES = ("binary_crossentropy", "mse")
+# Keras' dtype policies a run may train with; "auto" is resolved on the worker's device (`core.backends`).
+DTYPE_POLICIES = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 # Noise a training run may add to its inputs. `core.noise.NOISE_KINDS` has one more, for the Draw page only.
 TRAINING_NOISE_KINDS = ("none", "gaussian", "salt_pepper")
 
@@ -277,6 +279,7 @@ class TrainingSpec:
     validation_split: float = 0.2
     noise: NoiseSpec = field(default_factory=NoiseSpec)
     seed: int = 0
+    dtype_policy: str = "auto"  # Keras' dtype policy: mixed precision computes in 16 bits, keeps weights in 32.
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -289,6 +292,7 @@ class TrainingSpec:
             "validation_split": self.validation_split,
             "noise": self.noise.to_dict(),
             "seed": self.seed,
+            "dtype_policy": self.dtype_policy,
         }
 
     def train_images(self, images: int = TRAIN_IMAGES) -> int:
@@ -591,6 +595,8 @@ def validate_training(training: TrainingSpec) -> None:
         raise fail("learning_rate", "a number in (0, 1]", training.learning_rate)
     if training.learning_rate_schedule not in LEARNING_RATE_SCHEDULES:
         raise fail("learning_rate_schedule", f"one of {list(LEARNING_RATE_SCHEDULES)}", training.learning_rate_schedule)
+    if training.dtype_policy not in DTYPE_POLICIES:
+        raise fail("dtype_policy", f"one of {list(DTYPE_POLICIES)}", training.dtype_policy)
     if training.loss not in LOSSES:
         raise fail("loss", f"one of {list(LOSSES)}", training.loss)
     if not _is_integer(training.batch_size) or not 1 <= training.batch_size <= TRAIN_IMAGES:

@@ -19,12 +19,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from core import runs
+from core.backends import BACKENDS, check_backend
 from core.jobs import JobRunner
 from core.mnist import split_validation
 from core.presets import PRESETS, preset
 from core.runs import DEFAULT_RUNS_DIR
 from core.shapes import infer_shapes
-from core.spec import TRAIN_IMAGES, ExperimentSpec, SpecError, layer_name
+from core.spec import DTYPE_POLICIES, TRAIN_IMAGES, ExperimentSpec, SpecError, layer_name
 from core.text import plural
 from core.validation import validate
 
@@ -40,6 +42,13 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, metavar="N", help="override the number of epochs")
     parser.add_argument("--seed", type=int, metavar="N", help="override the random seed")
     parser.add_argument("--limit", type=int, metavar="N", help="train on the first N of the 60,000 images")
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="the Keras backend to train on (default: KERAS_BACKEND if set, else tensorflow)",
+    )
+    parser.add_argument("--dtype-policy", choices=DTYPE_POLICIES, dest="dtype_policy",
+                        help="override the precision: auto is mixed_bfloat16 on a GPU, float32 on a CPU")  # fmt: skip
     parser.add_argument("--runs-dir", type=Path, default=DEFAULT_RUNS_DIR, metavar="DIR", help="run store (runs/)")
     parser.add_argument("--dry-run", action="store_true", help="print the layers and parameters as JSON, no training")
     parser.add_argument("--print-config", action="store_true", help="print the resolved spec as --config reads it")
@@ -48,7 +57,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 
 
 def resolve_spec(arguments: argparse.Namespace) -> ExperimentSpec:
-    """The spec named by `--preset` or read from `--config`, with `--epochs` and `--seed` applied.
+    """The spec named by `--preset` or read from `--config`, with `--epochs`, `--seed` and `--dtype-policy` applied.
 
     Raises:
         SpecError: for an unreadable or invalid spec file, or invalid overrides.
@@ -66,7 +75,8 @@ def resolve_spec(arguments: argparse.Namespace) -> ExperimentSpec:
             raise SpecError(f"{arguments.config}: {error}", part=error.part, index=error.index) from error
     else:
         spec = preset(arguments.preset or "seed")
-    overrides = {name: getattr(arguments, name) for name in ("epochs", "seed") if getattr(arguments, name) is not None}
+    names = ("epochs", "seed", "dtype_policy")
+    overrides = {name: getattr(arguments, name) for name in names if getattr(arguments, name) is not None}
     if overrides:
         spec = spec.with_training(**overrides)
         validate(spec)
@@ -126,7 +136,9 @@ class ProgressBar:
         self.stream.flush()
 
 
-def train(spec: ExperimentSpec, limit: int | None, runs_dir: Path, quiet: bool = False) -> dict[str, Any]:
+def train(
+    spec: ExperimentSpec, limit: int | None, runs_dir: Path, quiet: bool = False, backend: str | None = None
+) -> dict[str, Any]:
     """Trains `spec` through the job runner, drawing progress on stderr; Ctrl-C stops the job and keeps the run."""
     from core.losses import test_floor
     from core.mnist import DataError, load_mnist
@@ -140,7 +152,7 @@ def train(spec: ExperimentSpec, limit: int | None, runs_dir: Path, quiet: bool =
     except DataError as error:
         return {"status": "failed", "message": str(error)}
     runner = JobRunner(runs_dir)
-    job_id = runner.start(spec, limit=limit)
+    job_id = runner.start(spec, limit=limit, backend=backend)
     bar = ProgressBar()
     since, told_queued = 0, False
     try:
@@ -164,6 +176,7 @@ def train(spec: ExperimentSpec, limit: int | None, runs_dir: Path, quiet: bool =
     if not quiet:
         sys.stderr.write("\n" if snapshot.steps_per_epoch and snapshot.step else "")
     run_id = snapshot.run_id if snapshot.status != "cancelled" else None
+    summary = runs.read_summary(Path(runs_dir) / run_id) if run_id else {}
     return {
         "status": snapshot.status,
         "message": snapshot.message,
@@ -173,6 +186,7 @@ def train(spec: ExperimentSpec, limit: int | None, runs_dir: Path, quiet: bool =
         "epochs": snapshot.result.get("epochs_completed", 0),
         "train_images": snapshot.train_images,
         "loss_floor": floor,
+        **{key: summary.get(key) for key in ("backend", "device", "dtype_policy")},
         **snapshot.result,
     }
 
@@ -182,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec = resolve_spec(arguments)
         report = infer_shapes(spec)
+        backend = check_backend(arguments.backend) if arguments.backend else None
     except SpecError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -194,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
 
     epochs = plural(spec.training.epochs, "epoch")
     print(f"Training {spec.name}: {report.params:,} parameters, {epochs}.", file=sys.stderr)
-    result = train(spec, arguments.limit, arguments.runs_dir)
+    result = train(spec, arguments.limit, arguments.runs_dir, backend=backend)
     result.pop("error", None)
     status = result["status"]
     if status in ("failed", "interrupted"):

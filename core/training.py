@@ -26,7 +26,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from core import batches, runs
+from core import backends, batches, runs
 from core import mnist as mnist_data
 from core.events import EventWriter
 from core.model import build_model
@@ -176,9 +176,13 @@ def _train(
     validation_data = batches.validation_batches(validation_images, training.batch_size, training.noise,
                                                  training.seed)  # fmt: skip
     steps_per_epoch = train_data.num_batches
-    model = build_model(spec, steps_per_epoch=steps_per_epoch)
+    device = backends.describe_device()
+    dtype_policy = backends.resolve_dtype_policy(training.dtype_policy, backends.device_kind())
+    model = build_model(spec, steps_per_epoch=steps_per_epoch, dtype_policy=dtype_policy)
     params = model.count_params()
-    message = f"Training {spec.name}: {params:,} parameters on {len(train_images):,} images."
+    backend = keras.backend.backend()
+    message = (f"Training {spec.name}: {params:,} parameters on {len(train_images):,} images, {backend} on "
+               f"{device}, {dtype_policy}.")  # fmt: skip
     runs.update_summary(
         path,
         message=message,
@@ -188,10 +192,14 @@ def _train(
         train_images=len(train_images),
         validation_images=len(validation_images),
         denoiser=training.noise.kind != "none",
-        versions=library_versions(),
+        versions=backends.library_versions(),
+        backend=backend,
+        device=device,
+        dtype_policy=dtype_policy,
     )
     events.write("start", run_id=path.name, params=params, steps_per_epoch=steps_per_epoch, message=message,
-                 train_images=len(train_images), validation_images=len(validation_images), pid=os.getpid())  # fmt: skip
+                 train_images=len(train_images), validation_images=len(validation_images), pid=os.getpid(),
+                 backend=backend, device=device, dtype_policy=dtype_policy)  # fmt: skip
 
     callback = EventCallback(events, path, spec, len(train_images), x_test[:PREVIEW_IMAGES], stop_requested)
     fit_started = time.perf_counter()
@@ -234,21 +242,11 @@ def _finish(path: Path, events: EventWriter, status: str, message: str, metrics:
     events.write("end", status=status, message=message, **metrics)
 
 
-def library_versions() -> dict[str, str]:
-    """Versions of the libraries a run depends on, stored in its summary."""
-    import platform
-
-    import tensorflow as tf
-
-    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
-            "numpy": np.__version__}  # fmt: skip
-
-
 def _explain(error: Exception, spec: ExperimentSpec | None) -> str:
     if isinstance(error, (SpecError, mnist_data.DataError, runs.RunStoreError)):
         return str(error)
     text = f"{type(error).__name__}: {error}".strip()
-    if "OOM" in text or isinstance(error, MemoryError):
+    if backends.is_out_of_memory(error):
         batch = f" (now {spec.training.batch_size})" if spec is not None else ""
         return f"Training ran out of memory ({text}). Try a smaller batch size{batch}."
     return f"Training failed with {text}"

@@ -23,6 +23,7 @@ from core.spec import (
     max_pooling2d,
     up_sampling2d,
     validate_layer,
+    validate_training,
 )
 
 # --- Round trip ------------------------------------------------------------------------------------------
@@ -104,6 +105,7 @@ def test_spec_dict_layout() -> None:
         "validation_split": 0.2,
         "noise": {"kind": "none", "amount": 0.0},
         "seed": 0,
+        "dtype_policy": "auto",
     }
 
 
@@ -224,7 +226,8 @@ def test_unknown_preset() -> None:
 CONV2D_KEYS = "filters, kernel_size, strides, padding, dilation_rate, activation, kernel_initializer"
 LAYER_TYPES_TEXT = "['Conv2D', 'Conv2DTranspose', 'MaxPooling2D', 'UpSampling2D']"
 TRAINING_KEYS = (
-    "optimizer, learning_rate, learning_rate_schedule, loss, batch_size, epochs, validation_split, noise, seed"
+    "optimizer, learning_rate, learning_rate_schedule, loss, batch_size, epochs, validation_split, noise, seed, "
+    "dtype_policy"
 )
 
 
@@ -769,3 +772,11 @@ def test_suggestion_puts_fix_and_hint_in_words(error: SpecError, suggestion: str
 )
 def test_valid_layers_pass(layer: LayerSpec) -> None:
     validate_layer(layer, "encoder", 0)
+
+
+def test_an_unknown_dtype_policy_is_refused_in_kerass_words() -> None:
+    with pytest.raises(SpecError) as raised:
+        validate_training(TrainingSpec(dtype_policy="float8"))
+    assert str(raised.value).startswith("Invalid value for argument `dtype_policy` of training settings. Expected one "
+                                        "of ['auto', 'float32', 'mixed_bfloat16', 'mixed_float16'].")  # fmt: skip
+    assert TrainingSpec.from_dict({"epochs": 2}).dtype_policy == "auto"  # Specs saved before the setting load.

@@ -11,6 +11,7 @@ import os
 import numpy as np
 import streamlit as st
 
+from core.backends import BACKEND_NAMES, default_backend
 from core.jobs import JobRunner, JobSnapshot
 from core.losses import test_floor
 from core.shapes import infer_shapes
@@ -36,13 +37,15 @@ def followed_job(runner: JobRunner) -> JobSnapshot:
     return runner.snapshot()
 
 
-def experiment_line(spec: ExperimentSpec, limit: int | None) -> str:
-    """What Start would train: preset, parameters, epochs, images, batch, optimizer."""
+def experiment_line(spec: ExperimentSpec, limit: int | None, backend: str | None = None) -> str:
+    """What Start would train: preset, parameters, epochs, images, batch, optimizer, backend and precision."""
     images = f"the first {limit:,}" if limit else "all 60,000"
     training = spec.training
+    backend_name = BACKEND_NAMES[backend or default_backend()]
     return (
         f"**{spec.name}** · {infer_shapes(spec).params:,} parameters · {plural(training.epochs, 'epoch')} of "
-        f"{images} training images, batch {training.batch_size}, {training.optimizer} at {training.learning_rate:g}"
+        f"{images} training images, batch {training.batch_size}, {training.optimizer} at {training.learning_rate:g} "
+        f"· {backend_name}, precision {training.dtype_policy}"
     )
 
 
@@ -52,7 +55,7 @@ def controls_ui(runner: JobRunner) -> JobSnapshot:
     problem = spec_problem(spec)
     limit = state.training_limit()
     if problem is None:
-        st.markdown(experiment_line(spec, limit))
+        st.markdown(experiment_line(spec, limit, state.training_backend()))
     busy = any(other.active for other in runner.jobs())
     start, stop, _ = st.columns([1, 1, 4])
     reason = None if problem is None else str(problem)
@@ -60,7 +63,7 @@ def controls_ui(runner: JobRunner) -> JobSnapshot:
     helper = reason or (queue_note if busy else None)
     if start.button("Start training", type="primary", disabled=problem is not None, help=helper, key="train_start"):
         try:
-            st.session_state[JOB_KEY] = runner.start(spec, limit=limit)
+            st.session_state[JOB_KEY] = runner.start(spec, limit=limit, backend=state.training_backend())
         except SpecError as error:
             st.error(str(error))
         else:

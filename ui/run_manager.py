@@ -23,6 +23,9 @@ def runs_ui() -> None:
             "val_loss": run.summary.get("val_loss"),
             "test_loss": run.test_loss,
             "denoiser": run.is_denoiser,
+            "backend": run.summary.get("backend", ""),
+            "device": run.summary.get("device", ""),
+            "precision": run.summary.get("dtype_policy", ""),
             "shipped": run.read_only,
         }
         for run in runs

@@ -9,9 +9,11 @@ from dataclasses import replace
 
 import streamlit as st
 
+from core.backends import BACKEND_NAMES, default_backend, installed_backends
 from core.presets import PRESET_DESCRIPTIONS, PRESETS, preset
 from core.runs import RunInfo
 from core.spec import (
+    DTYPE_POLICIES,
     LEARNING_RATE_SCHEDULES,
     LOSSES,
     OPTIMIZERS,
@@ -35,11 +37,18 @@ _TRAINING_KEYS = {
     "noise_kind": "sidebar_noise_kind",
     "noise_amount": "sidebar_noise_amount",
     "seed": "sidebar_seed",
+    "dtype_policy": "sidebar_dtype_policy",
 }
 LOADED_PRESET_KEY = "studio_loaded_preset"
 RUN_KEY = "sidebar_run"
 LOSS_LABELS = {"binary_crossentropy": "Binary cross-entropy", "mse": "Mean squared error"}
 NOISE_LABELS = {"none": "None", "gaussian": "Gaussian", "salt_pepper": "Salt and pepper"}
+PRECISION_LABELS = {
+    "auto": "Auto (mixed bfloat16 on a GPU, float32 on a CPU)",
+    "float32": "float32",
+    "mixed_bfloat16": "Mixed bfloat16",
+    "mixed_float16": "Mixed float16 (with loss scaling)",
+}
 
 
 def _load_training_widgets(training: TrainingSpec) -> None:
@@ -87,6 +96,18 @@ def training_ui() -> TrainingSpec:
         disabled=noise_kind == "none", help="Standard deviation (Gaussian) or fraction of pixels (salt and pepper).",
     )  # fmt: skip
     seed = st.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key=keys["seed"])
+    dtype_policy = st.selectbox(
+        "Precision", DTYPE_POLICIES, format_func=PRECISION_LABELS.get, key=keys["dtype_policy"],
+        help="Keras' dtype policy. Mixed precision computes in 16 bits and keeps the weights, the output layer and "
+        "the loss in float32; it pays on GPUs, and on the CPUs measured here it was slower (BENCHMARKS.md).",
+    )  # fmt: skip
+    installed = installed_backends()
+    st.session_state.setdefault(state.BACKEND_KEY, default_backend())
+    st.selectbox(
+        "Backend", installed, format_func=BACKEND_NAMES.get, key=state.BACKEND_KEY,
+        help="The Keras backend the job trains on; only the installed ones are offered. TensorFlow is the fastest "
+        "on CPUs, JAX on GPUs. A GPU is used when the backend sees one.",
+    )  # fmt: skip
     st.number_input(
         "Training images", min_value=10, max_value=60_000, step=1000, key=state.LIMIT_KEY,
         help="Train on the first N of the 60,000 MNIST training images, for quick experiments.",
@@ -101,6 +122,7 @@ def training_ui() -> TrainingSpec:
         validation_split=round(float(validation_split), 4),
         noise=NoiseSpec(kind=noise_kind, amount=round(float(noise_amount), 4) if noise_kind != "none" else 0.0),
         seed=int(seed),
+        dtype_policy=dtype_policy,
     )
 
 

@@ -20,6 +20,7 @@ SPEC_KEY = "studio_spec"
 ACTIVE_RUN_KEY = "studio_active_run"  # The source of truth; the sidebar's run picker shows it.
 PICKER_VERSION_KEY = "studio_run_picker_version"  # Bumped when a page, not the picker, changes the active run.
 LIMIT_KEY = "sidebar_limit"
+BACKEND_KEY = "sidebar_backend"
 
 
 def init_state() -> None:
@@ -51,6 +52,11 @@ def training_limit() -> int | None:
     """How many of the 60,000 training images to use (None for all)."""
     limit = st.session_state.get(LIMIT_KEY)
     return None if limit is None or limit >= 60_000 else int(limit)
+
+
+def training_backend() -> str | None:
+    """The Keras backend picked in the sidebar (None before the sidebar has drawn: the runner's default)."""
+    return st.session_state.get(BACKEND_KEY)
 
 
 def usable_runs() -> list[RunInfo]:

@@ -1,0 +1,121 @@
+"""Keras backends and precision: which backends are installed, which one a job trains on, and on what device.
+
+A job picks its backend when it is queued (the sidebar, `python -m core.train --backend`, or `KERAS_BACKEND`);
+the job runner starts its worker with `KERAS_BACKEND` set, since Keras reads it once, at import. Finding the
+installed backends imports none of them, so the dashboard's server can offer the choice. The functions below the
+line run inside a worker, where Keras is already imported on that backend.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import platform
+from typing import Any
+
+from core.spec import SpecError
+
+BACKENDS = ("tensorflow", "jax", "torch")
+BACKEND_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
+DEFAULT_BACKEND = "tensorflow"  # The fastest on CPUs here (BENCHMARKS.md); JAX is the fastest on GPUs.
+OUT_OF_MEMORY_MARKERS = ("OOM", "RESOURCE_EXHAUSTED", "out of memory", "Out of memory", "CUDA error: out of memory")
+
+
+def installed_backends() -> tuple[str, ...]:
+    """The backends whose library is installed, in `BACKENDS` order; none of them is imported."""
+    return tuple(name for name in BACKENDS if importlib.util.find_spec(name) is not None)
+
+
+def check_backend(backend: Any) -> str:
+    """Returns `backend` if it is a backend this machine can train on.
+
+    Raises:
+        SpecError: for an unknown backend, or one whose library is not installed.
+    """
+    if backend not in BACKENDS:
+        raise SpecError(f"Invalid value for argument `backend`. Expected one of {list(BACKENDS)}. Received "
+                        f"backend={backend!r}.", argument="backend")  # fmt: skip
+    if backend not in installed_backends():
+        raise SpecError(
+            f"Invalid value for argument `backend`. The {backend} backend is not installed here; installed: "
+            f"{list(installed_backends())}. Received backend={backend!r}.",
+            argument="backend",
+        )
+    return backend
+
+
+def default_backend() -> str:
+    """`KERAS_BACKEND` when it names an installed backend, else TensorFlow."""
+    requested = os.environ.get("KERAS_BACKEND", "").strip().lower()
+    return requested if requested in installed_backends() else DEFAULT_BACKEND
+
+
+# --- Inside a worker process: Keras is imported, on the job's backend --------------------------------------------
+
+
+def device_kind() -> str:
+    """ "gpu" when the backend sees a GPU (and so will use it), else "cpu"."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return "gpu" if any(device.platform == "gpu" for device in jax.devices()) else "cpu"
+    if backend == "torch":
+        import torch
+
+        return "gpu" if torch.cuda.is_available() else "cpu"
+    import tensorflow as tf
+
+    return "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
+
+
+def describe_device() -> str:
+    """The device a job trains on, in words: "CPU (2 cores)", "GPU: NVIDIA H100 80GB HBM3"."""
+    import keras
+
+    backend = keras.backend.backend()
+    if device_kind() == "cpu":
+        return f"CPU ({os.cpu_count()} cores)"
+    if backend == "jax":
+        import jax
+
+        return f"GPU: {next(device for device in jax.devices() if device.platform == 'gpu').device_kind}"
+    if backend == "torch":
+        import torch
+
+        return f"GPU: {torch.cuda.get_device_name(0)}"
+    import tensorflow as tf
+
+    details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
+    return f"GPU: {details.get('device_name', 'unnamed')}"
+
+
+def resolve_dtype_policy(requested: str, device: str) -> str:
+    """The dtype policy a job trains with: `requested`, or for "auto" the one that pays on `device`.
+
+    "auto" is mixed_bfloat16 on a GPU (its tensor cores run bf16 at about twice the float32 rate, with the quality
+    of float32 for these models) and float32 on a CPU: on the 2 AVX-512-BF16 cores measured here, mixed_bfloat16
+    trained the seed preset at less than half the float32 rate (BENCHMARKS.md).
+    """
+    if requested != "auto":
+        return requested
+    return "mixed_bfloat16" if device == "gpu" else "float32"
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries a run depends on, stored in its summary: Python, Keras, NumPy and the backend."""
+    import keras
+    import numpy as np
+
+    backend = keras.backend.backend()
+    versions = {"python": platform.python_version(), "keras": keras.__version__, "numpy": np.__version__}
+    module = __import__(backend)
+    versions[backend] = getattr(module, "__version__", "unknown")
+    return versions
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether `error` says the device ran out of memory, in any backend's words."""
+    return isinstance(error, MemoryError) or any(marker in str(error) for marker in OUT_OF_MEMORY_MARKERS)

@@ -1,0 +1,175 @@
+"""Tests for core.backends: installed backends, the backend a job picks, precision, and a job on JAX."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core import backends, jobs, runs
+from core.jobs import JobRunner
+from core.presets import preset
+from core.spec import SpecError
+
+ROOT = Path(__file__).resolve().parents[1]
+HAS_JAX = importlib.util.find_spec("jax") is not None
+
+
+def test_installed_backends_are_found_without_importing_them() -> None:
+    before = set(sys.modules)
+    installed = backends.installed_backends()
+    assert "tensorflow" in installed
+    assert set(installed) <= set(backends.BACKENDS)
+    assert not {"tensorflow", "jax", "torch"} & (set(sys.modules) - before)
+
+
+def test_check_backend_refuses_unknown_and_missing_backends(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert backends.check_backend("tensorflow") == "tensorflow"
+    with pytest.raises(SpecError, match=r"Invalid value for argument `backend`. Expected one of \['tensorflow', "):
+        backends.check_backend("theano")
+    monkeypatch.setattr(backends, "installed_backends", lambda: ("tensorflow",))
+    with pytest.raises(SpecError, match="The torch backend is not installed here; installed: \\['tensorflow'\\]"):
+        backends.check_backend("torch")
+
+
+def test_default_backend_follows_keras_backend_when_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(backends, "installed_backends", lambda: ("tensorflow", "jax"))
+    monkeypatch.setenv("KERAS_BACKEND", "JAX")
+    assert backends.default_backend() == "jax"
+    monkeypatch.setenv("KERAS_BACKEND", "torch")  # Not installed: the default, not a failure at Start.
+    assert backends.default_backend() == "tensorflow"
+    monkeypatch.delenv("KERAS_BACKEND")
+    assert backends.default_backend() == "tensorflow"
+
+
+@pytest.mark.parametrize(
+    "requested, device, expected",
+    [("auto", "cpu", "float32"), ("auto", "gpu", "mixed_bfloat16"), ("mixed_float16", "cpu", "mixed_float16"),
+     ("float32", "gpu", "float32")],
+)  # fmt: skip
+def test_auto_precision_is_bfloat16_on_gpus_and_float32_on_cpus(requested: str, device: str, expected: str) -> None:
+    assert backends.resolve_dtype_policy(requested, device) == expected
+
+
+def test_out_of_memory_is_recognised_in_each_backends_words() -> None:
+    assert backends.is_out_of_memory(MemoryError())
+    assert backends.is_out_of_memory(RuntimeError("OOM when allocating tensor with shape[1000,32,26,26]"))
+    assert backends.is_out_of_memory(RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate"))
+    assert backends.is_out_of_memory(RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"))
+    assert not backends.is_out_of_memory(ValueError("Invalid value for argument `filters`."))
+
+
+def test_the_worker_reports_device_and_versions_of_its_backend() -> None:
+    assert backends.device_kind() == "cpu"  # This machine has no GPU.
+    assert backends.describe_device() == f"CPU ({os.cpu_count()} cores)"
+    versions = backends.library_versions()
+    assert set(versions) == {"python", "keras", "numpy", "tensorflow"}
+
+
+def test_submit_records_the_backend_and_refuses_a_missing_one(tmp_path: Path) -> None:
+    path = jobs.submit(preset("strided"), 600, tmp_path, backend="tensorflow", start=False)
+    assert runs.read_config(path)["settings"]["backend"] == "tensorflow"
+    with pytest.raises(SpecError, match="argument `backend`"):
+        jobs.submit(preset("strided"), 600, tmp_path, backend="theano", start=False)
+    assert len(list(tmp_path.iterdir())) == 1  # The refused job wrote nothing.
+
+
+def test_a_jobs_worker_is_started_on_its_backend(tmp_path: Path) -> None:
+    path = jobs.submit(preset("strided"), 600, tmp_path, backend="jax" if HAS_JAX else "tensorflow", start=False)
+    environment = jobs._worker_environment(path)
+    assert environment["KERAS_BACKEND"] == ("jax" if HAS_JAX else "tensorflow")
+    config = runs.read_config(path)
+    del config["settings"]["backend"]  # A run queued before backends were a setting trained on TensorFlow.
+    (path / "config.json").write_text(json.dumps(config))
+    assert jobs._worker_environment(path)["KERAS_BACKEND"] == "tensorflow"
+
+
+# --- Real training and models on another backend ------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_JAX, reason="JAX is not installed")
+def test_a_job_trains_on_jax_in_its_worker_and_says_so(tmp_path: Path) -> None:
+    spec = preset("strided").with_training(batch_size=100, epochs=2, learning_rate=0.003, dtype_policy="float32")
+    runner = JobRunner(tmp_path)
+    job_id = runner.start(spec, limit=600, backend="jax")
+    snapshot = runner.join(job_id, timeout=300)
+    assert snapshot.status == "completed", snapshot.message
+    summary = runs.read_summary(tmp_path / job_id)
+    assert (summary["backend"], summary["dtype_policy"]) == ("jax", "float32")
+    assert summary["device"].startswith("CPU") and "jax" in summary["versions"]
+    assert "tensorflow" not in summary["versions"]
+    losses = [event["loss"] for event in snapshot.events if event["kind"] == "epoch"]
+    assert losses[1] < losses[0]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_JAX, reason="JAX is not installed")
+def test_a_model_saved_on_tensorflow_loads_on_jax_with_the_same_outputs(tmp_path: Path) -> None:
+    import keras
+
+    from core.mnist import load_mnist, scale
+    from core.model import build_model
+
+    keras.utils.set_random_seed(0)
+    model = build_model(preset("strided"))
+    model.save(tmp_path / "model.keras")
+    images = scale(load_mnist().x_test[:16])
+    np.save(tmp_path / "images.npy", images)
+    np.save(tmp_path / "tensorflow.npy", model.predict_on_batch(images))
+    script = (
+        "import sys, numpy as np, keras; path = sys.argv[1]; "
+        "model = keras.saving.load_model(path + '/model.keras', compile=False, safe_mode=True); "
+        "assert keras.backend.backend() == 'jax'; "
+        "np.save(path + '/jax.npy', np.asarray(model.predict_on_batch(np.load(path + '/images.npy'))))"
+    )
+    environment = {**os.environ, "KERAS_BACKEND": "jax"}
+    subprocess.run([sys.executable, "-c", script, str(tmp_path)], cwd=ROOT, env=environment, check=True, timeout=300)
+    np.testing.assert_allclose(np.load(tmp_path / "jax.npy"), np.load(tmp_path / "tensorflow.npy"), atol=1e-5)
+
+
+# --- Mixed precision ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_computes_in_16_bits_and_keeps_the_output_layer_and_weights_in_float32(policy: str) -> None:
+    import keras
+
+    from core.model import build_model
+
+    model = build_model(preset("strided"), dtype_policy=policy)
+    encoder, decoder = model.get_layer("encoder"), model.get_layer("decoder")
+    first, output = encoder.layers[1], decoder.layers[-1]
+    assert first.dtype_policy.name == policy and first.compute_dtype == policy.removeprefix("mixed_")
+    assert all(weight.dtype == "float32" for weight in model.weights)
+    assert output.dtype_policy.name == "float32"
+    assert model.predict_on_batch(np.zeros((2, 28, 28, 1), np.float32)).dtype == np.float32
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer) == (policy == "mixed_float16")
+    assert keras.config.dtype_policy().name == "float32"  # The global policy is put back.
+
+
+def test_build_model_wants_a_resolved_dtype_policy() -> None:
+    from core.model import build_model
+
+    with pytest.raises(ValueError, match="Invalid value for argument `dtype_policy`"):
+        build_model(preset("strided"), dtype_policy="auto")
+
+
+@pytest.mark.slow
+def test_a_short_bfloat16_run_learns(tmp_path: Path) -> None:
+    from core import training
+
+    spec = preset("strided").with_training(batch_size=100, epochs=2, learning_rate=0.003,
+                                           dtype_policy="mixed_bfloat16")  # fmt: skip
+    path = jobs.submit(spec, 600, tmp_path, start=False)
+    assert training.train_run(path) == "completed"
+    summary = runs.read_summary(path)
+    assert summary["dtype_policy"] == "mixed_bfloat16"
+    history = [json.loads(line) for line in (path / "history.jsonl").read_text().splitlines()]
+    assert history[1]["loss"] < history[0]["loss"] and np.isfinite(summary["test_loss"])
