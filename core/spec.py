@@ -35,6 +35,7 @@ DTYPE_POLICIES = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 TRAINING_NOISE_KINDS = ("none", "gaussian", "salt_pepper")
 
 INPUT_SHAPE = (28, 28, 1)
+MAX_SPEC_BYTES = 1_000_000  # A spec is a few kilobytes: a longer text is refused before it is parsed.
 TRAIN_IMAGES = 60_000
 MAX_LAYERS_PER_PART = 12
 
@@ -404,13 +405,23 @@ class ExperimentSpec:
         """Parses JSON text and reads it with `from_dict`.
 
         Raises:
-            SpecError: for text that is not JSON, and as `from_dict` does.
+            SpecError: for text that is not JSON, longer than `MAX_SPEC_BYTES` or nested too deeply to parse, and as
+                `from_dict` does.
         """
+        if len(text) > MAX_SPEC_BYTES:
+            raise SpecError(
+                f"Invalid spec. Expected at most {MAX_SPEC_BYTES:,} characters of JSON. Received {len(text):,}."
+            )
         try:
             data = json.loads(text)
         except json.JSONDecodeError as error:
             raise SpecError(f"Invalid JSON in spec: {error}.") from error
-        return cls.from_dict(data)
+        except RecursionError as error:  # Python's parser recurses once per level of nesting.
+            raise SpecError("Invalid JSON in spec: it is nested too deeply. A spec nests at most 3 levels.") from error
+        try:
+            return cls.from_dict(data)
+        except RecursionError as error:  # Parsed, but too deep to describe in an error message.
+            raise SpecError("Invalid spec: a value is nested too deeply. A spec nests at most 3 levels.") from error
 
     def with_training(self, **changes: Any) -> ExperimentSpec:
         """A copy with some training settings changed, e.g. `spec.with_training(epochs=3)`."""

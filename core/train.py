@@ -26,7 +26,7 @@ from core.mnist import split_validation
 from core.presets import PRESETS, preset
 from core.runs import DEFAULT_RUNS_DIR
 from core.shapes import infer_shapes
-from core.spec import DTYPE_POLICIES, TRAIN_IMAGES, ExperimentSpec, SpecError, layer_name
+from core.spec import DTYPE_POLICIES, MAX_SPEC_BYTES, TRAIN_IMAGES, ExperimentSpec, SpecError, layer_name
 from core.text import plural
 from core.validation import validate
 
@@ -64,6 +64,12 @@ def resolve_spec(arguments: argparse.Namespace) -> ExperimentSpec:
     """
     if arguments.config is not None:
         try:
+            size = arguments.config.stat().st_size
+            if size > MAX_SPEC_BYTES:  # Refused by its size, before it is read or parsed.
+                raise SpecError(
+                    f"{arguments.config}: Invalid config file. Expected a spec of at most {MAX_SPEC_BYTES:,} bytes. "
+                    f"Received {size:,} bytes."
+                )
             text = arguments.config.read_text()
         except (OSError, UnicodeDecodeError) as error:  # A missing, unreadable or binary file.
             reason = getattr(error, "strerror", None) or error

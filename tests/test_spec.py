@@ -712,6 +712,33 @@ def test_from_json_rejects_bad_json(text: str, message: str) -> None:
     assert (error.value.part, error.value.index, error.value.argument) == ("spec", None, None)
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (" " * 1_000_001, "Invalid spec. Expected at most 1,000,000 characters of JSON. Received 1,000,001."),
+        (
+            "[" * 100_000 + "]" * 100_000,
+            "Invalid JSON in spec: it is nested too deeply. A spec nests at most 3 levels.",
+        ),
+        ('{"encoder": ' + "[" * 5_000, "Invalid JSON in spec: it is nested too deeply. A spec nests at most 3 levels."),
+    ],
+    ids=["over-1-MB", "nested-100000-deep", "nested-5000-deep-unclosed"],
+)
+def test_from_json_refuses_texts_too_long_or_too_deep_before_reading_them(text: str, message: str) -> None:
+    with pytest.raises(SpecError) as error:
+        ExperimentSpec.from_json(text)
+    assert str(error.value) == message
+
+
+def test_from_json_refuses_a_long_text_without_parsing_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_parsing(text: str) -> None:
+        raise AssertionError("parsed")
+
+    monkeypatch.setattr("core.spec.json.loads", no_parsing)
+    with pytest.raises(SpecError, match=r"^Invalid spec\. Expected at most 1,000,000 characters"):
+        ExperimentSpec.from_json("{" * 100_000_000)
+
+
 def test_nan_in_json_text_is_rejected() -> None:
     # Python's json reads the non-standard NaN; validation must still refuse it.
     text = preset("seed").to_json().replace('"learning_rate": 0.001', '"learning_rate": NaN')

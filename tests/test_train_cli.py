@@ -178,6 +178,7 @@ CONFIG_FILES: dict[str, str | bytes] = {
     "filters-zero.json": json.dumps(FILTERS_ZERO),
     "not-utf8.json": b"\xff\xfe\x00{",
     "a-list.json": "[]",
+    "nested-deep.json": '{"encoder": ' + "[" * 100_000 + "]" * 100_000 + "}",
 }
 INVALID_INPUT = {
     "unknown preset": (["--preset", "nope"], "argument --preset: invalid choice: 'nope'"),
@@ -192,6 +193,15 @@ INVALID_INPUT = {
     ),
     "config not UTF-8": (["--config", "{dir}/not-utf8.json"], "error: Cannot read config file {dir}/not-utf8.json"),
     "config not an object": (["--config", "{dir}/a-list.json"], "Invalid spec. Expected a JSON object."),
+    "config nested too deep": (
+        ["--config", "{dir}/nested-deep.json"],
+        "error: {dir}/nested-deep.json: Invalid JSON in spec: it is nested too deeply.",
+    ),
+    "config of 100 MB": (
+        ["--config", "{dir}/huge.json"],
+        "error: {dir}/huge.json: Invalid config file. Expected a spec of at most 1,000,000 bytes. Received "
+        "100,000,000 bytes.",
+    ),
     "limit 0": (["--limit", "0"], "Invalid value for argument `--limit`. Expected a strictly positive integer."),
     "limit too small to split": (
         ["--limit", "1"],
@@ -209,6 +219,8 @@ def test_invalid_input_exits_2_with_one_message(cli: Cli, tmp_path: Path, runs_d
     for name, content in CONFIG_FILES.items():
         path = tmp_path / name
         path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
+    with open(tmp_path / "huge.json", "wb") as huge:  # 100 MB that take no disk: only its size is looked at.
+        huge.truncate(100_000_000)
     arguments, message = INVALID_INPUT[case]
     result = cli(*(argument.format(dir=tmp_path) for argument in arguments), "--runs-dir", runs_dir, timeout=60)
     assert result.returncode == 2, result.stderr
