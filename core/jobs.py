@@ -75,14 +75,15 @@ def queue_lock(runs_dir: Path) -> Iterator[None]:
 
 
 def check_limit(limit: Any) -> int | None:
-    """Returns `limit` (train on the first `limit` images) if it is None or a positive integer.
+    """Returns `limit` (train on the first `limit` images) if it is None or an integer from 1 to 60,000.
 
     Raises:
         SpecError: for anything else.
     """
-    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= TRAIN_IMAGES):
         raise SpecError(
-            f"Invalid value for argument `limit`. Expected a strictly positive integer. Received limit={limit!r}."
+            f"Invalid value for argument `limit`. Expected an integer from 1 to {TRAIN_IMAGES}, the MNIST training "
+            f"images. Received limit={limit!r}."
         )
     return limit
 

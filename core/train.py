@@ -87,13 +87,12 @@ def resolve_spec(arguments: argparse.Namespace) -> ExperimentSpec:
         spec = spec.with_training(**overrides)
         validate(spec)
     if arguments.limit is not None:
-        if arguments.limit < 1:
+        if not 1 <= arguments.limit <= TRAIN_IMAGES:
             raise SpecError(
-                f"Invalid value for argument `--limit`. Expected a strictly positive integer. "
-                f"Received {arguments.limit}."
+                f"Invalid value for argument `--limit`. Expected an integer from 1 to {TRAIN_IMAGES}, the MNIST "
+                f"training images. Received {arguments.limit}."
             )
-        images = min(arguments.limit, TRAIN_IMAGES)
-        split_validation(range(images), spec.training.validation_split)  # Both parts must hold an image.
+        split_validation(range(arguments.limit), spec.training.validation_split)  # Both parts must hold an image.
     return spec
 
 

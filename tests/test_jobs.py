@@ -201,6 +201,7 @@ def test_an_invalid_parallel_count_is_refused(runner: JobRunner, count: object) 
         (SHORT, -5, "Received limit=-5."),
         (SHORT, True, "Received limit=True."),
         (SHORT, 1.5, "Received limit=1.5."),
+        (SHORT, 60_001, "Expected an integer from 1 to 60000, the MNIST training images. Received limit=60001."),
         (SHORT, 1, "leaves 0 for training and 1 for validation"),
         (SHORT.with_training(epochs=0), None, "Received epochs=0."),
     ],

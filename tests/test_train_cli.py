@@ -202,7 +202,12 @@ INVALID_INPUT = {
         "error: {dir}/huge.json: Invalid config file. Expected a spec of at most 1,000,000 bytes. Received "
         "100,000,000 bytes.",
     ),
-    "limit 0": (["--limit", "0"], "Invalid value for argument `--limit`. Expected a strictly positive integer."),
+    "limit 0": (["--limit", "0"], "Invalid value for argument `--limit`. Expected an integer from 1 to 60000"),
+    "limit over 60,000": (
+        ["--limit", "60001"],
+        "error: Invalid value for argument `--limit`. Expected an integer from 1 to 60000, the MNIST training "
+        "images. Received 60001.",
+    ),
     "limit too small to split": (
         ["--limit", "1"],
         "error: Invalid value for argument `validation_split`. With 1 images, validation_split=0.2 leaves 0 for "
