@@ -157,6 +157,10 @@ def write_nothing(real_cache: Path, path: Path) -> None:
     pass
 
 
+def write_directory(real_cache: Path, path: Path) -> None:
+    path.mkdir()
+
+
 BAD_FILES = [
     ("truncated", write_truncated, "is damaged or truncated"),
     ("flipped byte", write_flipped_byte, "is damaged or truncated"),
@@ -167,6 +171,7 @@ BAD_FILES = [
     ("npy", write_npy, "is not an .npz (zip) archive"),
     ("empty", write_empty, "is empty"),
     ("missing", write_nothing, "does not exist"),
+    ("a directory", write_directory, "cannot be read ([Errno 21] Is a directory"),
 ]
 
 
