@@ -24,6 +24,7 @@ import re
 import shutil
 import sys
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -46,6 +47,8 @@ PRETRAINED_DIR = PROJECT_ROOT / "pretrained"
 
 STATUSES = ("queued", "running", "completed", "stopped", "failed", "interrupted", "damaged")
 MAX_JSON_BYTES = 1_000_000  # A config or summary larger than this was not written by the studio.
+# The largest model a spec allows (12 layers of 1024 3x3 filters a part) holds about 450 MB of float32 weights.
+MAX_MODEL_BYTES = 1_000_000_000
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")  # \Z, not $, which would let a trailing newline in.
 
 
@@ -389,6 +392,29 @@ def load_history(run: RunInfo) -> list[dict[str, Any]]:
     return records
 
 
+def check_model_archive(path: Path) -> None:
+    """Refuses a model file too large for any model of ours, before Keras opens it: by its size on disk, and by
+    the sizes its zip directory gives for its members (a zip bomb is small on disk and huge unpacked).
+
+    A file that is missing or not a zip archive is left for Keras, whose errors say so.
+
+    Raises:
+        ValueError: with the reason, for a file or archive over `MAX_MODEL_BYTES`.
+    """
+    try:
+        size = path.stat().st_size
+        if size > MAX_MODEL_BYTES:
+            raise ValueError(f"it is {size:,} bytes, more than the {MAX_MODEL_BYTES:,} of the largest model")
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(member.file_size for member in archive.infolist())
+    except (OSError, zipfile.BadZipFile):
+        return
+    if unpacked > MAX_MODEL_BYTES:
+        raise ValueError(
+            f"it would unpack to {unpacked:,} bytes, more than the {MAX_MODEL_BYTES:,} of the largest model"
+        )
+
+
 def load_model(run: RunInfo) -> Any:
     """The run's Keras model (imports Keras).
 
@@ -397,6 +423,10 @@ def load_model(run: RunInfo) -> Any:
     """
     if not run.has_model:
         raise RunStoreError(f"Run {run.run_id!r} has no saved model yet (status: {run.status}).")
+    try:
+        check_model_archive(run.path / "model.keras")
+    except ValueError as error:
+        raise RunStoreError(f"The model file of run {run.run_id!r} cannot be read: {error}.") from error
     import keras
 
     try:

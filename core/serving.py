@@ -32,9 +32,10 @@ import sys
 from collections import OrderedDict
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
-from core import inference
+from core import inference, runs
 
 CACHE_SIZE = 4  # Models kept loaded: the runs a user flips between in the sidebar.
 PARENT_CHECK_SECONDS = 2.0  # How often an idle worker checks that the process that started it is still there.
@@ -63,6 +64,10 @@ def load_keras_model(path: str) -> Any:
     Raises:
         RequestError: "unreadable" for any file Keras cannot load.
     """
+    try:
+        runs.check_model_archive(Path(path))  # Before Keras unpacks anything: no zip bomb gets that far.
+    except ValueError as error:
+        raise RequestError("unreadable", str(error)) from error
     import keras
 
     try:

@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import zipfile
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -198,6 +199,37 @@ def test_a_model_with_a_lambda_layer_is_refused_not_run(runs_dir: Path) -> None:
     keras.Model(inputs, outputs).save(path / "model.keras")
     with pytest.raises(RunStoreError, match="cannot be read.*safe_mode"):
         runs.load_model(runs.load_run(path.name, runs_dir))
+
+
+def write_zip_bomb(path: Path, size: int) -> None:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("config.json", b"{}")
+        archive.writestr("model.weights.h5", bytes(size))  # Zeros compress about a thousand to one.
+
+
+@pytest.mark.parametrize("kind", ["oversized", "zip bomb"])
+def test_an_oversized_model_file_or_zip_bomb_is_refused_before_keras_opens_it(
+    runs_dir: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    from core import serving
+
+    monkeypatch.setattr(runs, "MAX_MODEL_BYTES", 1_000_000)  # Scaled down a thousand times from 1 GB.
+    path = completed_run(runs_dir)
+    model_file = path / "model.keras"
+    if kind == "oversized":
+        make_sparse(model_file, 2_000_000)
+        reason = "it is 2,000,000 bytes, more than the 1,000,000 of the largest model"
+    else:
+        write_zip_bomb(model_file, 2_000_000)
+        assert model_file.stat().st_size < 10_000
+        reason = "it would unpack to 2,000,002 bytes, more than the 1,000,000 of the largest model"
+    monkeypatch.setitem(sys.modules, "keras", None)  # Importing Keras now would fail the test.
+    with pytest.raises(RunStoreError) as error:
+        runs.load_model(runs.load_run(path.name, runs_dir))
+    assert str(error.value) == f"The model file of run {path.name!r} cannot be read: {reason}."
+    with pytest.raises(serving.RequestError) as refused:  # The inference worker's loader checks it the same way.
+        serving.load_keras_model(str(model_file))
+    assert (refused.value.kind, str(refused.value)) == ("unreadable", reason)
 
 
 def test_unreadable_model_file_raises_run_store_error(runs_dir: Path) -> None:
