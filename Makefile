@@ -16,6 +16,18 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 
 install: $(INSTALLED)
 
+# GPU=1: the GPU builds of JAX and TensorFlow (requirements-gpu.txt) replace the CPU-only TensorFlow.
+GPU ?= 0
+GPU_INSTALLED := $(VENV)/.installed-gpu
+$(GPU_INSTALLED): $(INSTALLED) requirements-gpu.txt
+	$(PYTHON) -m pip uninstall --yes --quiet tensorflow-cpu
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements-gpu.txt
+	@touch $(GPU_INSTALLED)
+ifeq ($(GPU),1)
+install: $(GPU_INSTALLED)
+data: $(GPU_INSTALLED)
+endif
+
 data: $(INSTALLED)
 	$(PYTHON) -m core.mnist fetch
 

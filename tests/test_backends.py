@@ -173,3 +173,15 @@ def test_a_short_bfloat16_run_learns(tmp_path: Path) -> None:
     assert summary["dtype_policy"] == "mixed_bfloat16"
     history = [json.loads(line) for line in (path / "history.jsonl").read_text().splitlines()]
     assert history[1]["loss"] < history[0]["loss"] and np.isfinite(summary["test_loss"])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_JAX, reason="JAX is not installed")
+def test_the_model_and_batch_tests_pass_on_jax() -> None:
+    # The training procedure itself runs on JAX in `test_a_job_trains_on_jax_in_its_worker_and_says_so`.
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_model.py",
+               "tests/test_batches.py"]  # fmt: skip
+    environment = {**os.environ, "KERAS_BACKEND": "jax"}
+    result = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert " passed" in result.stdout and "failed" not in result.stdout

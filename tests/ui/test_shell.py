@@ -91,3 +91,18 @@ def test_picking_a_run_makes_it_active_on_every_page(trained_app: AppTest, train
     trained_app.switch_page("app_pages/home.py").run()
     assert active_run_picker(trained_app).value == shipped
     assert any("(shipped pretrained model)" in metric.label for metric in trained_app.metric)
+
+
+def test_sidebar_offers_the_installed_backends_and_the_precision(app: AppTest) -> None:
+    from core.backends import installed_backends
+    from ui.state import SPEC_KEY
+
+    app.run()
+    backend = app.selectbox(key="sidebar_backend")
+    assert backend.value == "tensorflow"
+    assert backend.options == [{"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}[name]
+                               for name in installed_backends()]  # fmt: skip
+    precision = app.selectbox(key="sidebar_dtype_policy")
+    assert precision.value == "auto"
+    precision.set_value("mixed_bfloat16").run()
+    assert app.session_state[SPEC_KEY].training.dtype_policy == "mixed_bfloat16"
