@@ -7,12 +7,14 @@ images keeps the training itself to seconds.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -186,6 +188,39 @@ def test_two_jobs_at_once_when_allowed(runner: JobRunner, runs_dir: Path) -> Non
     assert runner.snapshot(first).active and runner.snapshot(second).active
     runner.stop_all()
     assert [runner.join(job, timeout=120).status for job in (first, second)] == ["stopped", "stopped"]
+
+
+def test_starts_pressed_at_once_in_many_sessions_run_one_job_and_queue_the_others_in_order(
+    runs_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Eight sessions press Start at the same moment. The queue lock lets exactly one job start (its worker
+    # replaced by a stand-in that holds the run as this process) and queues the others, each told its place.
+    launched: list[str] = []
+
+    def stand_in_launch(path: Path) -> None:
+        time.sleep(0.05)  # A real start takes this long and more: a wide window for a second start to slip in.
+        runs.update_summary(path, status="running", process=runs.process_identity(os.getpid()))
+        launched.append(path.name)
+
+    monkeypatch.setattr(jobs, "_launch", stand_in_launch)
+    barrier = threading.Barrier(8)
+
+    def press_start(session: int) -> str:
+        barrier.wait()
+        return jobs.submit(SHORT.with_training(seed=session), LIMIT, runs_dir).name
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        job_ids = list(pool.map(press_start, range(8)))
+    assert len(launched) == 1
+    runner = JobRunner(runs_dir)
+    snapshots = {job_id: runner.snapshot(job_id) for job_id in job_ids}
+    assert snapshots[launched[0]].status == "preparing"  # Running, waiting for its worker's first event.
+    queued = sorted(
+        (job_id for job_id in job_ids if job_id != launched[0]), key=lambda job_id: snapshots[job_id].queue_position
+    )
+    assert [snapshots[job_id].queue_position for job_id in queued] == list(range(1, 8))
+    assert snapshots[queued[0]].message == "Queued: it starts when the job ahead ends."
+    assert snapshots[queued[-1]].message == "Queued: 6 jobs ahead of it."
 
 
 @pytest.mark.parametrize("count", [0, 65, True, 1.5])
