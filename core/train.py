@@ -214,7 +214,11 @@ def main(argv: list[str] | None = None) -> int:
 
     epochs = plural(spec.training.epochs, "epoch")
     print(f"Training {spec.name}: {report.params:,} parameters, {epochs}.", file=sys.stderr)
-    result = train(spec, arguments.limit, arguments.runs_dir, backend=backend)
+    try:
+        result = train(spec, arguments.limit, arguments.runs_dir, backend=backend)
+    except OSError as error:  # The store cannot take the run: a read-only or full disk, or not a directory.
+        print(f"error: The run could not be saved in {arguments.runs_dir}: {error.strerror or error}.", file=sys.stderr)
+        return 1
     result.pop("error", None)
     status = result["status"]
     if status in ("failed", "interrupted"):

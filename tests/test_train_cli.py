@@ -236,6 +236,35 @@ def test_invalid_input_exits_2_with_one_message(cli: Cli, tmp_path: Path, runs_d
     assert list(runs_dir.iterdir()) == []  # Nothing was trained or written.
 
 
+@pytest.mark.parametrize(
+    ("failure", "reason"),
+    [(OSError(30, "Read-only file system"), "Read-only file system"), (OSError(28, "No space left on device"),
+                                                                         "No space left on device")],
+    ids=["read-only", "disk full"],
+)  # fmt: skip
+def test_a_store_that_cannot_take_the_run_exits_1_with_the_reason(
+    runs_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], failure: OSError, reason: str
+) -> None:
+    earlier_run = runs.create_run(preset("strided"), runs_dir)
+    runs.update_summary(earlier_run, status="completed")
+    earlier = completed_run_files(runs_dir)
+
+    def refuse(*arguments: object, **keywords: object) -> None:
+        raise failure
+
+    monkeypatch.setattr(runs, "create_run", refuse)
+    assert train.main(["--preset", "strided", "--limit", "600", "--runs-dir", str(runs_dir)]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.splitlines()[-1] == f"error: The run could not be saved in {runs_dir}: {reason}."
+    assert "Traceback" not in captured.err
+    assert completed_run_files(runs_dir) == earlier  # Nothing already saved changed.
+
+
+def completed_run_files(runs_dir: Path) -> dict[str, bytes]:
+    """The files of every run in the store, by path (the store's own lock file aside)."""
+    return {str(path.relative_to(runs_dir)): path.read_bytes() for path in sorted(runs_dir.glob("*/*"))}
+
+
 def test_help_exits_0(cli: Cli) -> None:
     result = cli("--help", timeout=60)
     assert result.returncode == 0

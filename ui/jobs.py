@@ -66,6 +66,8 @@ def controls_ui(runner: JobRunner) -> JobSnapshot:
             st.session_state[JOB_KEY] = runner.start(spec, limit=limit, backend=state.training_backend())
         except SpecError as error:
             st.error(str(error))
+        except OSError as error:  # The store cannot take the run: a read-only or full disk. Nothing was started.
+            st.error(f"The job could not be saved in the run store, so it did not start: {error.strerror or error}.")
         else:
             queued = runner.snapshot(st.session_state[JOB_KEY])
             if queued.queued:

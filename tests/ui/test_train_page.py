@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core import runs
 from core.presets import preset
 from core.runs import list_runs
 from tests.ui.conftest import active_run_picker, open_page
@@ -57,6 +58,31 @@ def test_invalid_architecture_disables_start_with_the_reason(app: AppTest) -> No
     assert "the output is 26x26x1 but must match the input, 28x28x1" in start.help
     assert app.error[0].value.startswith("Training is disabled: Invalid architecture")
     assert "Fix: " in app.error[0].value
+
+
+@pytest.mark.parametrize(
+    ("failure", "reason"),
+    [(OSError(30, "Read-only file system"), "Read-only file system"),
+     (OSError(28, "No space left on device"), "No space left on device")],
+    ids=["read-only", "disk full"],
+)  # fmt: skip
+def test_a_store_that_cannot_take_the_job_is_reported_and_nothing_starts(
+    app: AppTest, runs_dir: Path, monkeypatch: pytest.MonkeyPatch, failure: OSError, reason: str
+) -> None:
+    def refuse(*arguments: object, **keywords: object) -> None:
+        raise failure
+
+    monkeypatch.setattr(runs, "create_run", refuse)
+    open_train_page(app)
+    set_small_job(app)
+    app.button(key="train_start").click().run()
+    assert not app.exception
+    assert [error.value for error in app.error] == [
+        f"The job could not be saved in the run store, so it did not start: {reason}."
+    ]
+    assert get_runner().jobs() == []
+    app.run()  # The page carries on: Start is still there for when the disk is fixed.
+    assert not app.button(key="train_start").disabled and not app.exception
 
 
 @pytest.mark.slow
