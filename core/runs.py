@@ -446,7 +446,10 @@ def rename_run(run_id: str, name: str, runs_dir: Path | str = DEFAULT_RUNS_DIR) 
     name = name.strip() if isinstance(name, str) else ""
     if not 1 <= len(name) <= 64:
         raise RunStoreError(f"Invalid run name {name!r}. Expected 1 to 64 characters.")
-    update_summary(run.path, name=name)
+    try:
+        update_summary(run.path, name=name)
+    except OSError as error:  # A read-only or full disk: the summary as it was stays in place.
+        raise RunStoreError(f"Run {run_id!r} could not be renamed: {error.strerror or error}.") from error
     return load_run(run_id, runs_dir)
 
 
@@ -461,7 +464,10 @@ def delete_run(run_id: str, runs_dir: Path | str = DEFAULT_RUNS_DIR) -> None:
         raise RunStoreError(f"Run {run_id!r} is still training. Stop it before deleting it.")
     if run.status == "queued":
         raise RunStoreError(f"Run {run_id!r} is waiting in the queue. Cancel it instead of deleting it.")
-    shutil.rmtree(run.path)
+    try:
+        shutil.rmtree(run.path)
+    except OSError as error:  # A read-only store.
+        raise RunStoreError(f"Run {run_id!r} could not be deleted: {error.strerror or error}.") from error
 
 
 def _writable_run(run_id: str, runs_dir: Path | str, verb: str, allow_damaged: bool = False) -> RunInfo:

@@ -162,6 +162,26 @@ def test_a_failed_write_leaves_the_earlier_files_intact(
     assert (run.status, [record["epoch"] for record in runs.load_history(run)][:2]) == ("completed", [1, 2])
 
 
+def test_rename_and_delete_in_a_read_only_store_say_why_and_change_nothing(
+    runs_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = completed_run(runs_dir)
+    before = {item.name: item.read_bytes() for item in path.iterdir()}
+
+    def read_only(*arguments: object, **keywords: object) -> None:
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(runs, "write_json_atomic", read_only)
+    monkeypatch.setattr(runs.shutil, "rmtree", read_only)
+    with pytest.raises(RunStoreError, match=rf"^Run '{path.name}' could not be renamed: Read-only file system\.$"):
+        runs.rename_run(path.name, "new name", runs_dir)
+    with pytest.raises(RunStoreError, match=rf"^Run '{path.name}' could not be deleted: Read-only file system\.$"):
+        runs.delete_run(path.name, runs_dir)
+    assert runs.main(["--runs-dir", str(runs_dir), "rename", path.name, "new name"]) == 2
+    assert capsys.readouterr().err == f"error: Run '{path.name}' could not be renamed: Read-only file system.\n"
+    assert {item.name: item.read_bytes() for item in path.iterdir()} == before
+
+
 def test_save_and_load_model(runs_dir: Path) -> None:
     import keras
 
