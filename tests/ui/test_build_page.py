@@ -198,6 +198,16 @@ def test_out_of_range_filters_are_refused_where_typed(app: AppTest) -> None:
     assert spec(app).encoder[0].filters <= 1024
 
 
+def test_an_emptied_number_cell_keeps_a_valid_number(app: AppTest) -> None:
+    # The editor's numbers are number fields: the browser lets no text into them, and an emptied one is no value.
+    open_build_page(app)
+    app.number_input(key="build_encoder_0_filters").set_value(None).run()
+    assert not app.exception
+    filters = spec(app).encoder[0].filters
+    assert isinstance(filters, int) and 1 <= filters <= 1024
+    assert spec_problem(spec(app)) is None
+
+
 def test_reset_to_preset(app: AppTest) -> None:
     open_build_page(app)
     app.selectbox(key="sidebar_preset").set_value("upsampling").run()
