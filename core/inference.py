@@ -1,5 +1,5 @@
-"""Using a trained model: reconstructions, per-image errors, one digit denoised, rankings and feature maps, and the
-inference worker.
+"""Using a trained model: reconstructions, per-image errors, one digit denoised, rankings, feature maps and layer
+weights, and the inference worker.
 
 Images here are scaled float32 arrays of shape (n, 28, 28, 1) in [0, 1] (see `core.mnist.scale`).
 
@@ -284,6 +284,60 @@ def feature_maps(model: Any, image: np.ndarray, features: Any = None) -> list[tu
     return [(name, np.asarray(output)[0]) for name, output in zip(names, outputs, strict=True)]
 
 
+@dataclass(frozen=True, eq=False)  # eq=False: arrays have no single truth value.
+class LayerWeights:
+    """One layer's weights as Keras holds them, in Keras' own layout.
+
+    Attributes:
+        layer: the layer's name ("decoder_2_conv2d_transpose").
+        type: its Keras class name: "Conv2D", "Conv2DTranspose", "MaxPooling2D" or "UpSampling2D".
+        kernel: float32 (kernel_size, kernel_size, in, out) for a Conv2D, (kernel_size, kernel_size, out, in)
+            for a Conv2DTranspose; None for a layer without weights.
+        bias: float32 (filters,), or None for a layer without weights.
+    """
+
+    layer: str
+    type: str
+    kernel: np.ndarray | None
+    bias: np.ndarray | None
+
+    @property
+    def has_weights(self) -> bool:
+        return self.kernel is not None
+
+
+def layer_weights(model: Any, layer: str) -> LayerWeights:
+    """The kernel and bias of the layer named `layer` (one that `feature_maps` names) of an autoencoder.
+
+    Args:
+        model: a `RemoteModel`, whose worker reads the weights, or a `keras.Model` built by `core.model`.
+        layer: the layer's name, such as "encoder_1_conv2d" or "output_conv2d".
+
+    Raises:
+        ValueError: for a name that is not one of the encoder's or decoder's layers.
+        RunStoreError: (a `ModelFileError`) for a remote model whose file is missing or damaged.
+        InferenceError: for a remote model whose worker stopped or failed.
+    """
+    if isinstance(model, RemoteModel):
+        return model.weights(layer)
+    import keras
+
+    layers = [*model.get_layer("encoder").layers[1:], *model.get_layer("decoder").layers[1:]]
+    found = next((candidate for candidate in layers if candidate.name == layer), None)
+    if found is None:
+        raise ValueError(
+            f"Invalid value for argument `layer`. Expected one of {[candidate.name for candidate in layers]}. "
+            f"Received layer={layer!r}."
+        )
+    kernel, bias = getattr(found, "kernel", None), getattr(found, "bias", None)
+    return LayerWeights(
+        layer=found.name,
+        type=type(found).__name__,
+        kernel=None if kernel is None else np.asarray(keras.ops.convert_to_numpy(kernel), dtype=np.float32),
+        bias=None if bias is None else np.asarray(keras.ops.convert_to_numpy(bias), dtype=np.float32),
+    )
+
+
 # --- The inference worker's client ---------------------------------------------------------------------------
 
 
@@ -416,6 +470,18 @@ class InferenceWorker:
                 f"Invalid shape for argument `image`. Expected (28, 28) or (28, 28, 1). Received shape={image.shape}."
             )
         return self._request("feature_maps", _absolute(path), image=image.reshape(INPUT_SHAPE))
+
+    def weights(self, path: Path | str, layer: str) -> LayerWeights:
+        """The kernel and bias of one layer of the model saved at `path` (see `layer_weights`).
+
+        Raises:
+            ValueError: for a layer name that is not a non-empty string.
+            ModelFileError: if there is no file at `path` or Keras cannot read it.
+            InferenceError: if the worker stopped, timed out or failed, or the model has no layer of that name.
+        """
+        if not isinstance(layer, str) or not layer:
+            raise ValueError(f"Invalid value for argument `layer`. Expected a layer name. Received layer={layer!r}.")
+        return self._request("weights", _absolute(path), layer=layer)
 
     def info(self) -> dict[str, Any]:
         """What the worker holds: {"pid": ..., "models": [paths, least recently used first], "loads": count}.
@@ -561,6 +627,11 @@ class RemoteModel:
         """Every layer's output for one image (see `core.inference.feature_maps`)."""
         with self._naming_the_run():
             return self.worker.feature_maps(self.path, image)
+
+    def weights(self, layer: str) -> LayerWeights:
+        """The kernel and bias of one layer (see `core.inference.layer_weights`)."""
+        with self._naming_the_run():
+            return self.worker.weights(self.path, layer)
 
     @contextlib.contextmanager
     def _naming_the_run(self) -> Iterator[None]:

@@ -14,8 +14,10 @@ so a worker started early has it ready by the first request, then answers one re
         -> {"id": 7, "result": (n, 28, 28, 1) float32}
     {"id": 8, "operation": "feature_maps", "path": ..., "image": (28, 28, 1) float32}
         -> {"id": 8, "result": [(layer name, (height, width, channels) float32), ...]}
-    {"id": 9, "operation": "info"}
-        -> {"id": 9, "result": {"pid": ..., "models": [paths, least recently used first], "loads": ...}}
+    {"id": 9, "operation": "weights", "path": ..., "layer": "decoder_2_conv2d_transpose"}
+        -> {"id": 9, "result": LayerWeights(layer, type, kernel or None, bias or None)}
+    {"id": 10, "operation": "info"}
+        -> {"id": 10, "result": {"pid": ..., "models": [paths, least recently used first], "loads": ...}}
 
 A request that fails answers {"id": ..., "error": kind, "message": ...}, where kind is "missing" (no model file),
 "unreadable" (Keras cannot load it) or "failed" (anything else); the worker carries on. It exits when the
@@ -153,11 +155,13 @@ def _answer(request: dict[str, Any], cache: ModelCache) -> Any:
         if loaded.features is None:
             loaded.features = feature_model(loaded.model)
         return inference.feature_maps(loaded.model, request["image"], features=loaded.features)
+    if operation == "weights":
+        return inference.layer_weights(cache.get(request["path"]).model, request["layer"])
     if operation == "info":
         return {"pid": os.getpid(), "models": cache.paths, "loads": cache.loads}
     raise RequestError(
         "failed",
-        "Invalid value for argument `operation`. Expected one of ['reconstruct', 'feature_maps', 'info']. "
+        "Invalid value for argument `operation`. Expected one of ['reconstruct', 'feature_maps', 'weights', 'info']. "
         f"Received operation={operation!r}.",
     )
 

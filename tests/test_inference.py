@@ -10,7 +10,7 @@ import pytest
 
 from core import inference, text
 from core.drawing import to_mnist
-from core.inference import ModelFileError, RemoteModel, TestSetReport
+from core.inference import LayerWeights, ModelFileError, RemoteModel, TestSetReport
 from core.losses import reconstruction_floor, test_floor
 from core.mnist import load_mnist, scale
 from core.noise import add_noise
@@ -46,6 +46,12 @@ class RecordingWorker:
     def feature_maps(self, path: Path, image: np.ndarray) -> list[tuple[str, np.ndarray]]:
         self.requests.append((path, 1, 1))
         return [("output_conv2d", np.asarray(image, dtype=np.float32).reshape(28, 28, 1))]
+
+    def weights(self, path: Path, layer: str) -> LayerWeights:
+        self.requests.append((path, 0, 0))
+        if self.error is not None:
+            raise self.error
+        return LayerWeights(layer, "Conv2D", np.ones((3, 3, 1, 2), np.float32), np.zeros(2, np.float32))
 
 
 RUN = RunInfo("a-run", Path("/store/a-run"), "running", "a run")
@@ -110,6 +116,14 @@ def test_feature_maps_of_a_remote_model_come_from_its_worker() -> None:
     assert [name for name, _ in maps] == ["output_conv2d"] and len(worker.requests) == 1
 
 
+def test_layer_weights_of_a_remote_model_come_from_its_worker() -> None:
+    worker = RecordingWorker()
+    weights = inference.layer_weights(RemoteModel(worker, RUN), "encoder_1_conv2d")
+    assert weights.layer == "encoder_1_conv2d" and weights.has_weights and weights.kernel.shape == (3, 3, 1, 2)
+    assert worker.requests == [(RUN.path / "model.keras", 0, 0)]
+    assert not LayerWeights("decoder_1_up_sampling2d", "UpSampling2D", None, None).has_weights
+
+
 def test_a_remote_model_refuses_to_train() -> None:
     with pytest.raises(ValueError) as raised:
         RemoteModel(RecordingWorker(), RUN)(np.zeros((1, 28, 28, 1)), training=True)
@@ -129,10 +143,12 @@ def test_a_remote_model_refuses_to_train() -> None:
 def test_model_file_errors_of_a_remote_model_name_the_run(reason: str | None, message: str) -> None:
     path = RUN.path / "model.keras"
     worker = RecordingWorker(ModelFileError(f"The model file {path} cannot be read: {reason}", path, reason))
-    with pytest.raises(ModelFileError) as raised:
-        RemoteModel(worker, RUN)(np.zeros((1, 28, 28, 1)))
-    assert str(raised.value) == message
-    assert raised.value.path == path and raised.value.reason == reason
+    for call in (lambda: RemoteModel(worker, RUN)(np.zeros((1, 28, 28, 1))),
+                 lambda: RemoteModel(worker, RUN).weights("encoder_1_conv2d")):  # fmt: skip
+        with pytest.raises(ModelFileError) as raised:
+            call()
+        assert str(raised.value) == message
+        assert raised.value.path == path and raised.value.reason == reason
 
 
 @pytest.mark.parametrize(

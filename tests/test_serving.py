@@ -21,9 +21,10 @@ import pytest
 
 from core import inference, runs, serving
 from core.drawing import to_mnist
+from core.explorer import expected_layers
 from core.inference import InferenceError, InferenceWorker, ModelFileError, RemoteModel
 from core.mnist import load_mnist, scale
-from core.model import build_model
+from core.model import build_model, feature_model
 from core.presets import preset
 from core.runs import RunInfo, RunStoreError
 from tests.drawings import SEVEN, drawing
@@ -106,6 +107,83 @@ def test_feature_maps_come_back_named_in_order_and_equal(
             np.testing.assert_allclose(remote, local, atol=1e-6)
 
 
+def _shipped_model() -> tuple[Path, RunInfo]:
+    run = runs.read_run(next(runs.PRETRAINED_DIR.glob("*-seed-fast")), read_only=True)
+    return run.path / "model.keras", run
+
+
+@pytest.fixture(scope="module")
+def upsampling_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, keras.Model]:
+    """An `upsampling` model, whose decoder has layers without weights, saved like a run's."""
+    keras.utils.set_random_seed(3)
+    model = build_model(preset("upsampling"), compile=False)
+    directory = tmp_path_factory.mktemp("upsampling")
+    runs.save_model(directory, model)
+    return directory / "model.keras", model
+
+
+def test_feature_maps_of_the_shipped_model_have_the_inferred_shapes_and_keras_values(
+    worker: InferenceWorker, images: np.ndarray
+) -> None:
+    # The Layer explorer's maps and captions: the worker's maps against core.shapes and a direct Keras call on
+    # the same file's model, outside the worker.
+    path, run = _shipped_model()
+    model = keras.saving.load_model(path, compile=False)
+    direct = feature_model(model)(images[:1], training=False)
+    maps = worker.feature_maps(path, images[0])
+    assert [(name, array.shape) for name, array in maps] == expected_layers(run.spec)
+    assert [name for name in feature_model(model).output_names] == [name for name, _ in maps]
+    for (_, remote), local in zip(maps, direct, strict=True):
+        np.testing.assert_allclose(remote, np.asarray(local)[0], atol=1e-5)
+    assert maps[-1][1].shape == (28, 28, 1)
+
+
+def test_feature_maps_of_layers_without_weights_have_the_inferred_shapes(
+    worker: InferenceWorker, upsampling_model: tuple[Path, keras.Model], images: np.ndarray
+) -> None:
+    path, model = upsampling_model
+    maps = worker.feature_maps(path, images[1])
+    assert [(name, array.shape) for name, array in maps] == expected_layers(preset("upsampling"))
+    for (_, remote), local in zip(maps, feature_model(model)(images[1:2], training=False), strict=True):
+        np.testing.assert_allclose(remote, np.asarray(local)[0], atol=1e-5)
+
+
+def test_weights_equal_the_model_files_weights(worker: InferenceWorker) -> None:
+    path, run = _shipped_model()
+    model = keras.saving.load_model(path, compile=False)  # Read here, in this process, from the same file.
+    names = [name for name, _ in expected_layers(run.spec)]
+    for name in names:
+        weights = worker.weights(path, name)
+        part = "encoder" if name.startswith("encoder") else "decoder"
+        kernel, bias = model.get_layer(part).get_layer(name).get_weights()
+        layer = model.get_layer(part).get_layer(name)
+        assert weights.layer == name and weights.type == type(layer).__name__
+        assert weights.kernel.dtype == np.float32 and weights.kernel.shape == kernel.shape
+        np.testing.assert_array_equal(weights.kernel, kernel)
+        np.testing.assert_array_equal(weights.bias, bias)
+    # Keras keeps a Conv2DTranspose kernel as (k, k, out, in): decoder_2 takes 8 channels to 16.
+    assert worker.weights(path, "decoder_2_conv2d_transpose").kernel.shape == (3, 3, 16, 8)
+    assert worker.weights(path, "encoder_2_conv2d").kernel.shape == (3, 3, 32, 16)
+    output = model.get_layer("decoder").get_layer("output_conv2d")
+    remote = inference.layer_weights(worker.model(_run(path)), "output_conv2d")
+    np.testing.assert_array_equal(remote.bias, output.get_weights()[1])
+
+
+def test_layers_without_weights_say_so_and_unknown_layers_are_refused(
+    worker: InferenceWorker, upsampling_model: tuple[Path, keras.Model]
+) -> None:
+    path, model = upsampling_model
+    upsampling = worker.weights(path, "decoder_1_up_sampling2d")
+    assert upsampling.type == "UpSampling2D" and not upsampling.has_weights and upsampling.bias is None
+    convolution = worker.weights(path, "decoder_2_conv2d")
+    np.testing.assert_array_equal(convolution.kernel, model.get_layer("decoder").get_layer("decoder_2_conv2d").kernel)
+    with pytest.raises(InferenceError) as raised:
+        worker.weights(path, "decoder_9_conv2d")
+    assert "Invalid value for argument `layer`. Expected one of ['encoder_1_conv2d', " in str(raised.value)
+    assert str(raised.value).endswith("Received layer='decoder_9_conv2d'.")
+    worker.weights(path, "output_conv2d")  # The worker carries on.
+
+
 def test_a_loaded_model_is_reused(
     worker: InferenceWorker, models: dict[str, tuple[Path, keras.Model]], images: np.ndarray
 ) -> None:
@@ -174,6 +252,8 @@ def test_a_missing_or_damaged_model_file_is_a_clear_error_and_the_worker_carries
     assert isinstance(raised.value, RunStoreError) and raised.value.path == path
     with pytest.raises(ModelFileError):
         worker.feature_maps(path, images[0])
+    with pytest.raises(ModelFileError):
+        worker.weights(path, "encoder_1_conv2d")
     assert worker.pid == pid  # The same worker answers the next request.
     worker.reconstruct(models["first"][0], images[:2])
     assert worker.pid == pid
@@ -197,7 +277,11 @@ def test_errors_of_a_remote_model_name_its_run(
     path = _copy(models["first"][0], tmp_path / "run")
     DAMAGES[damage][0](path)
     remote = worker.model(_run(path, status="running"))
-    for call in (lambda: remote(images[:2]), lambda: inference.feature_maps(remote, images[0])):
+    for call in (
+        lambda: remote(images[:2]),
+        lambda: inference.feature_maps(remote, images[0]),
+        lambda: inference.layer_weights(remote, "encoder_1_conv2d"),
+    ):
         with pytest.raises(ModelFileError) as raised:
             call()
         assert str(raised.value).startswith(message)
@@ -325,6 +409,7 @@ def test_a_worker_that_cannot_import_keras_says_so(
         (lambda worker: worker.reconstruct("model.keras", np.zeros(784)), "Received shape=(784,)."),
         (lambda worker: worker.reconstruct("model.keras", np.zeros((1, 28, 28)), batch_size=0), "batch_size=0."),
         (lambda worker: worker.feature_maps("model.keras", np.zeros((2, 28, 28))), "Received shape=(2, 28, 28)."),
+        (lambda worker: worker.weights("model.keras", ""), "Expected a layer name. Received layer=''."),
         (lambda worker: InferenceWorker(timeout=0), "Expected seconds > 0. Received timeout=0."),
         (lambda worker: serving.ModelCache(capacity=0), "Expected at least 1. Received capacity=0."),
     ],
@@ -342,6 +427,7 @@ def test_an_unknown_operation_is_answered_with_an_error() -> None:
     assert answer == {
         "id": 3,
         "error": "failed",
-        "message": "Invalid value for argument `operation`. Expected one of ['reconstruct', 'feature_maps', 'info']. "
+        "message": "Invalid value for argument `operation`. Expected one of ['reconstruct', 'feature_maps', 'weights', "
+        "'info']. "
         "Received operation='fog'.",
     }
