@@ -1,8 +1,10 @@
-"""Whole-spec validation: every argument, then the shape flow, and the one argument change that fixes it.
+"""Whole-spec validation: every argument, then the shape flow, and the one argument change that fixes it; then
+whether training fits in this machine's memory.
 
 `core.spec` checks arguments one by one and `core.shapes` computes shapes; this module puts them together and
 adds the rule that makes the model an autoencoder: its output must be 28x28x1 again, like its input. When it is
 not, the error carries a `Fix` found by trying the nearby alternatives, which the Build page applies in one click.
+A model and batch whose memory estimate (`estimate_memory`) is beyond the machine are refused before training.
 The Build and Train pages, the job runner, the CLI and the model builder all ask `validate` (or `spec_problem`),
 so a spec is judged the same way everywhere. Nothing here imports TensorFlow or Streamlit.
 """
