@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import runs
+from core import runs, validation
 from core.presets import preset
 from core.runs import list_runs
 from tests.ui.conftest import active_run_picker, open_page
@@ -58,6 +58,21 @@ def test_invalid_architecture_disables_start_with_the_reason(app: AppTest) -> No
     assert "the output is 26x26x1 but must match the input, 28x28x1" in start.help
     assert app.error[0].value.startswith("Training is disabled: Invalid architecture")
     assert "Fix: " in app.error[0].value
+
+
+def test_a_batch_beyond_the_machines_memory_disables_start_with_the_estimate(
+    app: AppTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(validation, "machine_memory", lambda: 16_000_000_000)
+    open_train_page(app)
+    app.number_input(key="sidebar_batch_size").set_value(60_000).run()
+    start = app.button(key="train_start")
+    assert start.disabled and not app.exception
+    assert "Received batch_size=60000, which needs at least 36.9 GB to train" in start.help
+    assert app.error[0].value.startswith(
+        "Training is disabled: Invalid value for argument `batch_size` of training settings. Expected a model and "
+        "batch that fit in this machine's 16.0 GB of memory."
+    )
 
 
 @pytest.mark.parametrize(
