@@ -96,7 +96,16 @@ def test_run_ids_are_unique_and_newest_first(runs_dir: Path) -> None:
 
 @pytest.mark.parametrize(
     ("name", "slug"),
-    [("seed-fast", "seed-fast"), ("My Run #3!", "my-run-3"), ("***", "run"), ("x" * 64, "x" * 40)],
+    [
+        ("seed-fast", "seed-fast"),
+        ("My Run #3!", "my-run-3"),
+        ("***", "run"),
+        ("x" * 64, "x" * 40),
+        ("../../etc/passwd", "etc-passwd"),  # A spec name never becomes a path: it is only ever a slug in the id.
+        ("/tmp/x", "tmp-x"),
+        ("a\x00b", "a-b"),
+        ("\uff0e\uff0e", "run"),
+    ],
 )
 def test_new_run_id_slugs_the_name(runs_dir: Path, name: str, slug: str) -> None:
     run_id = runs.new_run_id(name, runs_dir)
