@@ -2,19 +2,25 @@
 
 `detail_figure` shows the panels of one test image as the pictures in `core.pictures` draw them, with each
 pixel's value on hover; `class_error_figure` and `error_histogram_figure` summarise the errors of many images.
+`loss_curves_figure` and `digit_errors_figure` set several runs side by side for the Compare page.
 Nothing here imports Streamlit; the page passes each figure to `st.plotly_chart`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from core.losses import test_floor
 from core.pixels import DIFFERENCE_COLORMAP, as_grey_image, panel_labels
+
+if TYPE_CHECKING:  # Only its type: the charts import nothing that reads runs.
+    from core.comparison import LossCurve
 
 BAR_COLOR = "#83C9FF"
 HIGHLIGHT_COLOR = "#0068C9"
@@ -202,5 +208,119 @@ def error_histogram_figure(
         height=340,
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
         showlegend=False,
+    )
+    return figure
+
+
+# One colour per compared run (Streamlit's own palette), the same in every chart of the Compare page.
+RUN_COLORS = ("#0068C9", "#FF8700", "#29B09D", "#7D353B")
+
+
+def loss_curves_figure(curves: Sequence[LossCurve]) -> go.Figure:
+    """The loss curves of several runs overlaid: train loss solid, validation loss dashed, one colour per run.
+
+    Each loss the runs trained with has its floor (the test loss of a perfect reconstruction) drawn as a
+    horizontal line; a run whose history is empty has no line but keeps its place in the legend's colours.
+
+    Raises:
+        ValueError: for more curves than `RUN_COLORS`, or none.
+    """
+    if not 1 <= len(curves) <= len(RUN_COLORS):
+        raise ValueError(
+            f"Invalid value for argument `curves`. Expected 1 to {len(RUN_COLORS)} curves. Received {len(curves)}."
+        )
+    figure = go.Figure()
+    for curve, color in zip(curves, RUN_COLORS, strict=False):
+        for values, kind, dash in ((curve.loss, "train", "solid"), (curve.val_loss, "validation", "dash")):
+            figure.add_trace(
+                go.Scatter(
+                    x=list(curve.epochs),
+                    y=list(values),
+                    mode="lines+markers",
+                    name=f"{curve.name} · {kind}",
+                    legendgroup=curve.name,
+                    line={"color": color, "dash": dash, "width": 2},
+                    marker={"size": 5},
+                    hovertemplate=f"{curve.name}<br>epoch %{{x}}<br>{kind} loss %{{y:.4f}}<extra></extra>",
+                )
+            )
+    for loss_name in dict.fromkeys(curve.loss_name for curve in curves):
+        floor = test_floor(loss_name)
+        label = ERROR_LABELS.get("bce" if loss_name == "binary_crossentropy" else loss_name, loss_name)
+        figure.add_hline(
+            y=floor,
+            line={"color": FLOOR_COLOR, "dash": "dot", "width": 2},
+            annotation={"text": f"{label} floor {floor:.4f}", "font": {"color": FLOOR_COLOR}},
+            annotation_position="bottom right",
+        )
+    figure.update_layout(
+        title={"text": "Loss per epoch"},
+        xaxis={"title": "epoch", "dtick": 1, "rangemode": "tozero"},
+        yaxis_title="loss",
+        height=420,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.15, "xanchor": "left", "x": 0},
+    )
+    return figure
+
+
+def digit_errors_figure(
+    names: Sequence[str],
+    digit_means: Sequence[Sequence[float]],
+    digit_floors: Sequence[float] | None = None,
+    error: str = "bce",
+) -> go.Figure:
+    """Grouped bars: the mean error of each digit 0-9, one bar per run in its colour, floors marked when given.
+
+    Raises:
+        ValueError: for a number of runs outside 1 to `len(RUN_COLORS)`, names and means of different lengths,
+            or a run without 10 means.
+    """
+    if not 1 <= len(names) <= len(RUN_COLORS) or len(names) != len(digit_means):
+        raise ValueError(
+            f"Invalid value for argument `digit_means`. Expected one row per name, 1 to {len(RUN_COLORS)} rows. "
+            f"Received {len(digit_means)} rows for {len(names)} names."
+        )
+    label = ERROR_LABELS.get(error, error)
+    digits = [str(digit) for digit in range(10)]
+    figure = go.Figure()
+    for name, means, color in zip(names, digit_means, RUN_COLORS, strict=False):
+        if len(means) != 10:
+            raise ValueError(
+                f"Invalid value for argument `digit_means`. Expected 10 values per run. Received {len(means)}."
+            )
+        figure.add_trace(
+            go.Bar(
+                x=digits,
+                y=list(means),
+                name=name,
+                marker_color=color,
+                hovertemplate=f"{name}<br>digit %{{x}}<br>mean {label} %{{y:.4f}}<extra></extra>",
+            )
+        )
+    if digit_floors is not None:
+        figure.add_trace(
+            go.Scatter(
+                x=digits,
+                y=list(digit_floors),
+                mode="markers",
+                marker={
+                    "symbol": "line-ew-open",
+                    "size": 40,
+                    "color": FLOOR_COLOR,
+                    "line": {"width": 3, "color": FLOOR_COLOR},
+                },  # fmt: skip
+                name="floor (perfect reconstruction)",
+                hovertemplate=f"digit %{{x}}<br>floor {label} %{{y:.4f}}<extra></extra>",
+            )
+        )
+    figure.update_layout(
+        title={"text": f"Mean {label} per digit"},
+        barmode="group",
+        xaxis={"title": "digit", "type": "category"},
+        yaxis_title=f"mean {label}",
+        height=380,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.15, "xanchor": "left", "x": 0},
     )
     return figure

@@ -196,6 +196,11 @@ def grid_png(
             (_MARGIN + _LABEL_WIDTH, height - _MARGIN - _LEGEND_HEIGHT / 2, legend, {"ha": "left", "va": "center"})
         )
 
+    return _render_png(canvas, texts)
+
+
+def _render_png(canvas: np.ndarray, texts: list[tuple[float, float, str, dict[str, str]]]) -> bytes:
+    height, width = canvas.shape[:2]
     figure = Figure(figsize=(width / _DPI, height / _DPI), dpi=_DPI)
     FigureCanvasAgg(figure)
     # `figimage` lays the pixels down one to one, with none of the resampling an axes image would cost.
@@ -216,3 +221,59 @@ def png_size(png: bytes) -> tuple[int, int]:
     if not png.startswith(PNG_SIGNATURE):
         raise ValueError("Invalid value for argument `png`. Expected the bytes of a PNG file.")
     return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+def comparison_png(
+    originals: np.ndarray,
+    reconstructions: Sequence[np.ndarray],
+    names: Sequence[str],
+    titles: Sequence[str] | None = None,
+) -> bytes:
+    """The same test images reconstructed by several models: originals in the top row, one row per model below.
+
+    Args:
+        originals: (n, 28, 28) or (n, 28, 28, 1) clean images in [0, 1].
+        reconstructions: one array of n outputs per model, in the order of `names`.
+        names: each model's row label; a long one is cut to fit the label column.
+        titles: one short text per image, drawn above its original, or None.
+
+    Returns:
+        The PNG file's bytes, `grid_size(n, 1 + len(names), n, titles is not None)` in size.
+
+    Raises:
+        ValueError: for no images, no models, names and reconstructions of different lengths, or a model with a
+            different number of images.
+    """
+    count = len(originals)
+    if count == 0 or not names or len(names) != len(reconstructions):
+        raise ValueError(
+            "Invalid value for argument `reconstructions`. Expected at least one image and one array per name. "
+            f"Received {count} images, {len(reconstructions)} arrays and {len(names)} names."
+        )
+    for name, outputs in zip(names, reconstructions, strict=True):
+        if len(outputs) != count:
+            raise ValueError(
+                f"Invalid value for argument `reconstructions`. Expected {count} images for {name!r}, as many as "
+                f"`originals`. Received {len(outputs)}."
+            )
+    if titles is not None and len(titles) != count:
+        raise ValueError(
+            f"Invalid value for argument `titles`. Expected {count} titles, one per image. Received {len(titles)}."
+        )
+    labels = ["Original", *(name if len(name) <= 22 else f"{name[:21]}…" for name in names)]
+    rows = [originals, *reconstructions]
+    width, height = grid_size(count, len(rows), count, titles is not None)
+    canvas = np.ones((height, width, 3), dtype=np.float32)
+    side = 28 * ZOOM
+    images_top = _MARGIN + (_TITLE_HEIGHT if titles is not None else 0)
+    texts: list[tuple[float, float, str, dict[str, str]]] = []
+    for row, (label, images) in enumerate(zip(labels, rows, strict=True)):
+        y = images_top + row * (side + _IMAGE_GAP)
+        texts.append((_MARGIN + _LABEL_WIDTH - 12, y + side / 2, label, {"ha": "right", "va": "center"}))
+        for column in range(count):
+            x = _MARGIN + _LABEL_WIDTH + column * (side + _IMAGE_GAP)
+            canvas[y : y + side, x : x + side] = enlarge_pixels(gray_rgb(images[column]), ZOOM)
+    for column, title in enumerate(titles or []):
+        x = _MARGIN + _LABEL_WIDTH + column * (side + _IMAGE_GAP)
+        texts.append((x + side / 2, images_top - 4, title, {"ha": "center", "va": "bottom"}))
+    return _render_png(canvas, texts)

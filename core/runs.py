@@ -110,6 +110,18 @@ class RunInfo:
     def created_at(self) -> str:
         return self.summary.get("created_at", "")
 
+    @property
+    def note(self) -> str:
+        """The user's note on the run ("" for none, or for a summary edited by hand into something else)."""
+        note = self.summary.get("note")
+        return note if isinstance(note, str) else ""
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """The user's tags on the run, in the order given."""
+        tags = self.summary.get("tags")
+        return tuple(tag for tag in tags if isinstance(tag, str)) if isinstance(tags, list) else ()
+
 
 # --- Paths and ids -----------------------------------------------------------------------------------------
 
@@ -450,6 +462,68 @@ def rename_run(run_id: str, name: str, runs_dir: Path | str = DEFAULT_RUNS_DIR) 
         update_summary(run.path, name=name)
     except OSError as error:  # A read-only or full disk: the summary as it was stays in place.
         raise RunStoreError(f"Run {run_id!r} could not be renamed: {error.strerror or error}.") from error
+    return load_run(run_id, runs_dir)
+
+
+MAX_NOTE_CHARS = 200
+MAX_TAGS = 8
+MAX_TAG_CHARS = 24
+# Control characters (C0, DEL, C1), and the bidirectional overrides and isolates that make text display in another
+# order than it is stored, which a run table must not be made to do.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def check_note(note: str) -> str:
+    """The note without surrounding spaces; "" removes it.
+
+    Raises:
+        RunStoreError: for a note over `MAX_NOTE_CHARS` characters or with control characters (a line break too).
+    """
+    note = note.strip() if isinstance(note, str) else note
+    if not isinstance(note, str) or len(note) > MAX_NOTE_CHARS or _UNPRINTABLE.search(note):
+        raise RunStoreError(
+            f"Invalid value for `note`. Expected one line of at most {MAX_NOTE_CHARS} characters without control "
+            f"characters. Received {_preview(note)}."
+        )
+    return note
+
+
+def parse_tags(text: str) -> tuple[str, ...]:
+    """Comma-separated tags as a tuple: each stripped, empty ones dropped, repeats kept once (case aside).
+
+    Raises:
+        RunStoreError: for more than `MAX_TAGS` tags, a tag over `MAX_TAG_CHARS` characters, or control characters.
+    """
+    if not isinstance(text, str):
+        raise RunStoreError(f"Invalid value for `tags`. Expected comma-separated text. Received {_preview(text)}.")
+    tags: list[str] = []
+    for tag in (part.strip() for part in text.split(",")):
+        if len(tag) > MAX_TAG_CHARS or _UNPRINTABLE.search(tag):
+            raise RunStoreError(
+                f"Invalid tag {_preview(tag)}. Expected at most {MAX_TAG_CHARS} characters without control characters."
+            )
+        if tag and tag.casefold() not in {known.casefold() for known in tags}:
+            tags.append(tag)
+    if len(tags) > MAX_TAGS:
+        raise RunStoreError(f"Invalid value for `tags`. Expected at most {MAX_TAGS} tags. Received {len(tags)}.")
+    return tuple(tags)
+
+
+def _preview(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
+
+
+def annotate_run(run_id: str, note: str, tags: str, runs_dir: Path | str = DEFAULT_RUNS_DIR) -> RunInfo:
+    """Sets a run's note and tags (comma-separated text), under the summary lock, so training loses neither.
+
+    Raises:
+        RunStoreError: for shipped, damaged or missing runs, and notes or tags that `check_note` or `parse_tags`
+            refuse; nothing is written then.
+    """
+    note, parsed = check_note(note), parse_tags(tags)
+    run = _writable_run(run_id, runs_dir, "given a note or tags")
+    update_summary(run.path, note=note, tags=list(parsed))
     return load_run(run_id, runs_dir)
 
 

@@ -70,3 +70,47 @@ def test_detail_figure_shows_each_panel_and_the_signed_difference(
     np.testing.assert_allclose(difference.z, reconstruction[..., 0] - original[..., 0])
     assert (difference.zmin, difference.zmax, difference.showscale) == (-1, 1, True)
     np.testing.assert_allclose(figure.data[0].z, original[..., 0])
+
+
+def test_loss_curves_figure_overlays_train_and_validation_per_run_with_the_floor() -> None:
+    from core.comparison import LossCurve
+
+    curves = [
+        LossCurve("a", "binary_crossentropy", (1, 2), (0.3, 0.2), (0.31, 0.21)),
+        LossCurve("b", "binary_crossentropy", (1, 2, 3), (0.4, 0.3, 0.25), (0.41, 0.31, 0.26)),
+    ]
+    figure = charts.loss_curves_figure(curves)
+    assert [trace.name for trace in figure.data] == ["a · train", "a · validation", "b · train", "b · validation"]
+    assert [trace.line.color for trace in figure.data] == [charts.RUN_COLORS[0]] * 2 + [charts.RUN_COLORS[1]] * 2
+    assert [trace.line.dash for trace in figure.data] == ["solid", "dash"] * 2
+    assert list(figure.data[3].y) == [0.41, 0.31, 0.26] and list(figure.data[2].x) == [1, 2, 3]
+    (floor,) = figure.layout.shapes  # One floor: both runs trained with the same loss.
+    assert floor.y0 == floor.y1 == pytest.approx(0.0581, abs=1e-4)
+    assert "BCE floor 0.0581" in figure.layout.annotations[0].text
+
+
+def test_loss_curves_figure_draws_a_floor_per_loss_and_refuses_too_many_runs() -> None:
+    from core.comparison import LossCurve
+
+    curves = [LossCurve("a", "binary_crossentropy", (1,), (0.3,), (0.3,)), LossCurve("b", "mse", (1,), (0.1,), (0.1,))]
+    assert sorted(shape.y0 for shape in charts.loss_curves_figure(curves).layout.shapes) == [
+        0.0,
+        pytest.approx(0.0581, abs=1e-4),
+    ]
+    with pytest.raises(ValueError, match="Expected 1 to 4 curves. Received 5."):
+        charts.loss_curves_figure(curves * 2 + curves[:1])
+
+
+def test_digit_errors_figure_groups_one_bar_per_run_for_each_digit() -> None:
+    means = [np.linspace(0.08, 0.12, 10), np.linspace(0.09, 0.1, 10)]
+    figure = charts.digit_errors_figure(["a", "b"], means, np.full(10, 0.06))
+    first, second, floors = figure.data
+    assert figure.layout.barmode == "group" and figure.layout.xaxis.type == "category"
+    assert (first.name, second.name) == ("a", "b") and first.marker.color != second.marker.color
+    assert list(first.x) == [str(digit) for digit in range(10)]
+    np.testing.assert_allclose(second.y, means[1])
+    np.testing.assert_allclose(floors.y, 0.06)
+    with pytest.raises(ValueError, match="Expected 10 values per run. Received 9."):
+        charts.digit_errors_figure(["a"], [np.ones(9)])
+    with pytest.raises(ValueError, match="Expected one row per name"):
+        charts.digit_errors_figure(["a", "b"], [np.ones(10)])

@@ -116,3 +116,33 @@ def test_grid_png_refuses_inconsistent_arguments(arguments: dict[str, object], m
 def test_png_size_refuses_bytes_that_are_not_a_png() -> None:
     with pytest.raises(ValueError, match="Expected the bytes of a PNG file"):
         pictures.png_size(b"GIF89a")
+
+
+def test_comparison_png_draws_the_originals_then_one_row_per_model(random_pairs: tuple[np.ndarray, np.ndarray]) -> None:
+    originals, first, second = random_pairs[0][:3], random_pairs[1][:3], random_pairs[1][3:6]
+    png = pictures.comparison_png(originals, [first, second], ["a", "a run with a very long name indeed"])
+    assert pictures.png_size(png) == pictures.grid_size(3, 3, 3, titles=False)
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+    left = pictures._MARGIN + pictures._LABEL_WIDTH
+    for row, images in enumerate((originals, first, second)):
+        for column in range(3):
+            x = left + column * (SIDE + pictures._IMAGE_GAP)
+            y = pictures._MARGIN + row * (SIDE + pictures._IMAGE_GAP)
+            expected = np.kron(images[column][..., 0], np.ones((pictures.ZOOM, pictures.ZOOM))) * 255
+            np.testing.assert_allclose(pixels[y : y + SIDE, x : x + SIDE], expected, atol=1.5)
+    titled = pictures.comparison_png(originals, [first], ["a"], titles=["0", "1", "2"])
+    assert pictures.png_size(titled) == pictures.grid_size(3, 2, 3, titles=True)
+
+
+@pytest.mark.parametrize(
+    ("reconstructions", "names", "message"),
+    [
+        ([], [], "Expected at least one image and one array per name"),
+        ([np.zeros((3, 28, 28))], ["a", "b"], "Received 3 images, 1 arrays and 2 names."),
+        ([np.zeros((2, 28, 28))], ["a"], "Expected 3 images for 'a', as many as `originals`. Received 2."),
+    ],
+)
+def test_comparison_png_refuses_inconsistent_arguments(reconstructions: list, names: list, message: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        pictures.comparison_png(np.zeros((3, 28, 28)), reconstructions, names)
+    assert message in str(raised.value)
