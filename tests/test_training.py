@@ -122,7 +122,7 @@ def test_short_run_leaves_a_complete_run_directory(short_run: tuple[JobSnapshot,
     ]
     config = json.loads((path / "config.json").read_text())
     assert ExperimentSpec.from_dict(config["spec"]) == SHORT
-    assert config["settings"] == {"limit": LIMIT, "train_images": 480, "validation_images": 120}
+    assert config["settings"] == {"limit": LIMIT, "backend": "tensorflow", "train_images": 480, "validation_images": 120}
 
     history = [json.loads(line) for line in (path / "history.jsonl").read_text().splitlines()]
     assert [record["epoch"] for record in history] == [1, 2]
@@ -276,3 +276,25 @@ def test_a_run_whose_config_is_gone_fails_with_the_reason(runs_dir: Path) -> Non
     summary = runs.read_summary(path)
     assert summary["status"] == "failed"
     assert summary["message"].startswith("Training failed with FileNotFoundError")
+
+
+def test_batch_events_keep_their_order_when_keras_reports_batches_out_of_order(tmp_path: Path) -> None:
+    # On a GPU the callback is async-safe, and Keras may call it for batch 2 before batch 1.
+    from types import SimpleNamespace
+
+    from core.events import EventWriter, read_events
+
+    spec = preset("strided").with_training(batch_size=100)
+    means = [0.6, 0.5, 0.45]  # Keras' running means after batches 1, 2 and 3 of 100 images each.
+    with EventWriter(tmp_path) as events:
+        callback = training.EventCallback(events, tmp_path, spec, 300, np.zeros((1, 28, 28, 1), np.float32),
+                                          lambda: False, async_safe=True)  # fmt: skip
+        callback.set_model(SimpleNamespace(stop_training=False))
+        callback.on_epoch_begin(0)
+        for batch in (1, 2, 0):
+            callback.on_train_batch_end(batch, {"loss": means[batch]})
+    batches = [event for event in read_events(tmp_path) if event["kind"] == "batch"]
+    assert [event["step"] for event in batches] == [1, 2, 3]
+    assert [event["mean_loss"] for event in batches] == means
+    assert [round(event["loss"], 6) for event in batches] == [0.6, 0.4, 0.35]
+    assert callback.async_safe
