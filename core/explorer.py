@@ -25,7 +25,7 @@ from core.spec import ExperimentSpec, LayerSpec, layer_name
 MAP_COLORMAP = "viridis"  # Sequential: activations after relu or sigmoid are mostly >= 0.
 KERNEL_COLORMAP = "RdBu_r"  # Diverging, centred at 0: blue negative, white 0, red positive.
 MAP_GAP_COLOR = "white"
-KERNEL_GAP_COLOR = "#8c8c8c"  # Grey, not white: white is a weight of 0 in the kernel colormap.
+KERNEL_GAP_COLOR = "#a6a6a6"  # Grey, not white: white is a weight of 0 in the kernel colormap.
 MAX_COLUMNS = 16  # Channels per row of a layer's grid.
 KERNEL_LIMIT = 16  # Input and output channels shown at most in a kernel grid: 16x16 pairs.
 TILE_PIXELS = 56  # About how many screen pixels a channel's tile is wide in a layer's grid.
@@ -191,6 +191,7 @@ class KernelGrid:
     """A layer's kernels laid out as a grid: one row per input channel, one column per output channel (filter).
 
     Attributes:
+        kernels: float32 (inputs_shown, outputs_shown, kernel_size, kernel_size): the kernel of each pair shown.
         grid: float32 weights with NaN gaps between the kernels, as `tile` lays them out.
         inputs_shown: input channels shown (rows); at most `KERNEL_LIMIT`.
         outputs_shown: output channels shown (columns); at most `KERNEL_LIMIT`.
@@ -199,6 +200,7 @@ class KernelGrid:
         scale: the largest absolute weight shown: the colours run from -scale to +scale.
     """
 
+    kernels: np.ndarray
     grid: np.ndarray
     inputs_shown: int
     outputs_shown: int
@@ -255,9 +257,11 @@ def kernel_grid(weights: LayerWeights, limit: int = KERNEL_LIMIT) -> KernelGrid:
     kernel_height, kernel_width, inputs, outputs = kernel.shape
     shown = kernel[:, :, :limit, :limit]
     inputs_shown, outputs_shown = shown.shape[2], shown.shape[3]
-    # (kh, kw, in, out) -> (in, out, kh, kw) -> (in * out, kh, kw): row-major, one row of tiles per input channel.
-    tiles = np.transpose(shown, (2, 3, 0, 1)).reshape(-1, kernel_height, kernel_width)
+    kernels = np.transpose(shown, (2, 3, 0, 1))  # (kh, kw, in, out) -> (in, out, kh, kw)
+    # (in * out, kh, kw): row-major, one row of tiles per input channel.
+    tiles = kernels.reshape(-1, kernel_height, kernel_width)
     return KernelGrid(
+        kernels=kernels,
         grid=tile(tiles, inputs_shown, outputs_shown),
         inputs_shown=inputs_shown,
         outputs_shown=outputs_shown,
@@ -305,6 +309,12 @@ def channel_png(maps: np.ndarray, channel: int) -> bytes:
     return png(colorize(image, MAP_COLORMAP), zoom_for(image.shape[0], LARGE_PIXELS))
 
 
-def kernels_png(grid: KernelGrid, zoom: int = 8) -> bytes:
-    """The kernel grid as a PNG, coloured from -scale (blue) through 0 (white) to +scale (red), grey between."""
-    return png(colorize(grid.grid, KERNEL_COLORMAP, -grid.scale, grid.scale, KERNEL_GAP_COLOR), zoom)
+def kernels_png(grid: KernelGrid, zoom: int = 8, gap: int = 2) -> bytes:
+    """The kernel grid as a PNG, coloured from -scale (blue) through 0 (white) to +scale (red).
+
+    Each kernel's weights are enlarged to `zoom` x `zoom` screen pixels, and the kernels are `gap` grey screen
+    pixels apart: a thin line, not as thick as a weight.
+    """
+    kernels = np.repeat(np.repeat(grid.kernels, zoom, axis=-2), zoom, axis=-1)  # (in, out, k * zoom, k * zoom)
+    tiles = tile(kernels.reshape(-1, *kernels.shape[-2:]), grid.inputs_shown, grid.outputs_shown, gap)
+    return png(colorize(tiles, KERNEL_COLORMAP, -grid.scale, grid.scale, KERNEL_GAP_COLOR))

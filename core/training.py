@@ -172,7 +172,7 @@ def train_run(path: Path, stop_requested: Callable[[], bool] | None = None) -> s
             return _train(path, spec, config.get("settings", {}).get("limit"), events, stop_requested)
         except Exception as error:  # Anything at all: the job fails with a message, in its run.
             message = _explain(error, spec)
-            _finish(path, events, "failed", message, {"error": traceback.format_exc(limit=5)})
+            _finish(path, events, "failed", message, {"error": portable_traceback()})
             return "failed"
 
 
@@ -260,6 +260,25 @@ def _finish(path: Path, events: EventWriter, status: str, message: str, metrics:
     except OSError as error:  # The store's disk went away; the job still ends with a message.
         message += f" (The run's summary could not be written: {error}.)"
     events.write("end", status=status, message=message, **metrics)
+
+
+def portable_traceback() -> str:
+    """The last frames of the exception being handled, with no absolute path of this machine in them.
+
+    Files are named as the project names them ("core/training.py"), and Python's own and installed libraries as
+    "<stdlib>/..." and "<purelib>/...", so that a run's files carry no directory of the machine they ran on.
+    """
+    import sysconfig
+
+    text = traceback.format_exc(limit=5)
+    prefixes = {str(runs.PROJECT_ROOT): ""}
+    prefixes.update({sysconfig.get_paths()[key]: f"<{key}>/" for key in ("stdlib", "platstdlib", "purelib", "platlib")})
+    home = str(Path.home())
+    if home not in ("", os.sep):
+        prefixes[home] = "~/"
+    for prefix in sorted(prefixes, key=len, reverse=True):  # The longest first: site-packages inside the project.
+        text = text.replace(prefix + os.sep, prefixes[prefix])
+    return text
 
 
 def _explain(error: Exception, spec: ExperimentSpec | None) -> str:

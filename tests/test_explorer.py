@@ -118,7 +118,7 @@ def test_kernel_grid_rows_are_inputs_and_columns_are_outputs_for_both_convolutio
     # The same kernels held as a Conv2DTranspose holds them: (k, k, out, in).
     transposed = LayerWeights("decoder_1_conv2d_transpose", "Conv2DTranspose", np.swapaxes(kernel, 2, 3), None)
     for grid in (convolution, explorer.kernel_grid(transposed)):
-        assert grid.grid.shape == (2 * 3 + 1, 4 * 3 + 3)
+        assert grid.grid.shape == (2 * 3 + 1, 4 * 3 + 3) and grid.kernels.shape == (2, 4, 3, 3)
         assert (grid.inputs, grid.outputs, grid.inputs_shown, grid.outputs_shown) == (2, 4, 2, 4)
         for input_channel in range(2):
             for output_channel in range(4):
@@ -155,10 +155,10 @@ def test_a_layer_without_weights_has_no_kernel_grid() -> None:
 
 
 def test_colorize_maps_the_ends_and_paints_gaps() -> None:
-    pixels = explorer.colorize(np.array([[-1.0, 0.0, 1.0, np.nan]]), "RdBu_r", -1, 1, gap_color="#8c8c8c")
+    pixels = explorer.colorize(np.array([[-1.0, 0.0, 1.0, np.nan]]), "RdBu_r", -1, 1, gap_color="#a6a6a6")
     assert pixels.dtype == np.uint8 and pixels.shape == (1, 4, 3)
     blue, white, red, gap = (tuple(int(value) for value in pixel) for pixel in pixels[0])
-    assert blue[2] > blue[0] and red[0] > red[2] and min(white) > 240 and gap == (140, 140, 140)
+    assert blue[2] > blue[0] and red[0] > red[2] and min(white) > 240 and gap == (166, 166, 166)
 
 
 def test_pngs_have_the_enlarged_sizes() -> None:
@@ -166,4 +166,4 @@ def test_pngs_have_the_enlarged_sizes() -> None:
     assert png_size(explorer.maps_png(maps)) == (16 * 26 * 2 + 15 * 2, 2 * 26 * 2 + 2)  # Zoom 2: 26 -> 52.
     assert png_size(explorer.channel_png(maps, 5)) == (26 * 11, 26 * 11)  # About 280 pixels.
     kernels = explorer.kernel_grid(LayerWeights("l", "Conv2D", np.ones((3, 3, 2, 2), np.float32), None))
-    assert png_size(explorer.kernels_png(kernels)) == (7 * 8, 7 * 8)
+    assert png_size(explorer.kernels_png(kernels)) == (2 * 3 * 8 + 2, 2 * 3 * 8 + 2)  # Zoom 8, a 2-pixel gap.

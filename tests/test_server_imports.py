@@ -3,8 +3,9 @@
 Streamlit clears the Keras session after every script run once Keras is imported in its process, which races the
 model calls of other sessions and can crash the server; so models run in the inference worker. The check runs in
 a fresh interpreter, because this test process imports Keras for other tests: there, the dashboard is run through
-`AppTest` over a store with one run, every page is opened (the Reconstructions page measures the test set and the
-Draw page runs a drawn digit through the model, both in the worker), and then `sys.modules` is inspected.
+`AppTest` over a store with one run, every page is opened (the Reconstructions page measures the test set, the
+Draw page runs a drawn digit through the model and the Layer explorer reads its feature maps and weights, all in
+the worker), and then `sys.modules` is inspected.
 """
 
 from __future__ import annotations
@@ -105,4 +106,7 @@ def test_the_model_pages_ran_their_models_in_the_worker(opened_pages: dict[str, 
         "Model output",
         "Error vs clean",
     ]
+    # The Layer explorer: the input, the strided model's six layers, the picked layer's kernels and one channel.
+    assert len(pages["app_pages/explorer.py"]["image_captions"]) == 1 + 6 + 2
+    assert pages["app_pages/explorer.py"]["image_captions"][-1] == "encoder_1_conv2d · channel 1 of 32 · 14x14"
     assert opened_pages["worker"] not in (None, opened_pages["server"])

@@ -1,5 +1,5 @@
 """Faults of core.training that RELIABILITY.md lists beside those in tests/test_training.py: the run store turning
-read-only in the middle of a job, and a batch larger than the images it trains on.
+read-only in the middle of a job, a batch larger than the images it trains on, and a failed job's traceback.
 
 As in tests/test_training.py, the procedure runs in this process, so that a test can break the disk with
 monkeypatch, and what it leaves is read back with the job runner.
@@ -7,11 +7,14 @@ monkeypatch, and what it leaves is read back with the job runner.
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 
 import pytest
 
 from core import jobs, runs, training
+from core import mnist as mnist_data
 from core.jobs import JobRunner
 from core.presets import preset
 
@@ -52,3 +55,20 @@ def test_a_batch_larger_than_the_training_images_trains_one_batch_an_epoch(runs_
     snapshot = JobRunner(runs_dir).snapshot(path.name)
     assert (snapshot.status, snapshot.steps_per_epoch, snapshot.train_images) == ("completed", 1, 480)
     assert [record["epoch"] for record in runs.load_history(runs.load_run(path.name, runs_dir))] == [1, 2]
+
+
+def test_a_failed_jobs_traceback_names_no_directory_of_the_machine(
+    runs_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken_load(*arguments: object, **keywords: object) -> None:
+        json.loads("{")  # Fails inside the standard library, so its frames are in the traceback too.
+
+    monkeypatch.setattr(mnist_data, "load_mnist", broken_load)
+    path = jobs.submit(SHORT, LIMIT, runs_dir, start=False)
+    assert training.train_run(path) == "failed"
+    error = JobRunner(runs_dir).snapshot(path.name).result["error"]
+    assert 'File "core/training.py"' in error and 'File "<stdlib>/json/' in error, error
+    for item in path.iterdir():
+        text = item.read_text()
+        for directory in (runs.PROJECT_ROOT, Path(sys.prefix), Path.home(), runs_dir):
+            assert str(directory) not in text, (item.name, directory)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
+from core.drawing import to_mnist
 from core.noise import NOISE_KINDS
 from core.runs import RunInfo
 
@@ -19,6 +20,8 @@ CANVAS_KEY = "draw_canvas"
 GENERATION_KEY = "draw_canvas_generation"
 DEFAULT_BRUSH_WIDTH = 22
 TEST_INDEX_KEY = "draw_test_index"
+# Not a widget's key, so the drawing outlives the Draw page: the Layer explorer reads it (see `last_drawing`).
+DRAWING_KEY = "draw_last_drawing"
 DEFAULT_NOISE_AMOUNT = 0.3
 NOISE_LABELS = {"none": "None", "gaussian": "Gaussian", "salt_pepper": "Salt and pepper", "block": "Erase a block"}
 AMOUNT_HELP = {
@@ -60,6 +63,7 @@ def read_canvas(stroke_width: int, key: str, disabled: bool = False) -> np.ndarr
 def _clear_canvas() -> None:
     # A canvas under a new key starts empty; the old drawing and its undo history go with the old key.
     st.session_state[GENERATION_KEY] = st.session_state.get(GENERATION_KEY, 0) + 1
+    st.session_state.pop(DRAWING_KEY, None)
 
 
 def canvas_ui(disabled: bool = False) -> np.ndarray | None:
@@ -71,6 +75,8 @@ def canvas_ui(disabled: bool = False) -> np.ndarray | None:
     # toolbar pops up over whatever is just above it.
     brush = st.session_state.get("draw_brush_width", DEFAULT_BRUSH_WIDTH)
     pixels = read_canvas(brush, f"{CANVAS_KEY}_{st.session_state.get(GENERATION_KEY, 0)}", disabled)
+    if pixels is not None:
+        st.session_state[DRAWING_KEY] = pixels
     width_column, clear_column = st.columns([3, 1], vertical_alignment="bottom")
     width_column.slider(
         "Brush width", min_value=4, max_value=48, value=DEFAULT_BRUSH_WIDTH, step=1, key="draw_brush_width",
@@ -85,8 +91,14 @@ def canvas_ui(disabled: bool = False) -> np.ndarray | None:
     return pixels
 
 
-def _random_test_digit() -> None:
-    st.session_state[TEST_INDEX_KEY] = int(np.random.default_rng().integers(10_000))
+def last_drawing() -> np.ndarray | None:
+    """The Draw page's latest drawing as an MNIST-like (28, 28) digit; None before any, or for a blank canvas."""
+    pixels = st.session_state.get(DRAWING_KEY)
+    return None if pixels is None else to_mnist(pixels)
+
+
+def _random_test_digit(key: str) -> None:
+    st.session_state[key] = int(np.random.default_rng().integers(10_000))
 
 
 def keep_test_digit() -> None:
@@ -99,14 +111,19 @@ def keep_test_digit() -> None:
         st.session_state[TEST_INDEX_KEY] = st.session_state[TEST_INDEX_KEY]
 
 
-def test_digit_ui() -> int:
-    """Picks one of the 10,000 MNIST test digits by index, or at random; returns its index."""
-    st.session_state.setdefault(TEST_INDEX_KEY, 0)
+def test_digit_ui(page: str = "draw") -> int:
+    """Picks one of the 10,000 MNIST test digits by index, or at random; returns its index.
+
+    Args:
+        page: the page's name, which starts the widgets' keys ("draw_test_index", "draw_random_digit").
+    """
+    index_key = f"{page}_test_index"
+    st.session_state.setdefault(index_key, 0)
     index_column, random_column = st.columns([3, 2], vertical_alignment="bottom")
-    index = index_column.number_input("Test digit", min_value=0, max_value=9_999, step=1, key=TEST_INDEX_KEY,
+    index = index_column.number_input("Test digit", min_value=0, max_value=9_999, step=1, key=index_key,
                                       help="Index into the 10,000 MNIST test images.")  # fmt: skip
-    random_column.button("Random", key="draw_random_digit", icon=":material/casino:", on_click=_random_test_digit,
-                         width="stretch")  # fmt: skip
+    random_column.button("Random", key=f"{page}_random_digit", icon=":material/casino:", on_click=_random_test_digit,
+                         args=(index_key,), width="stretch")  # fmt: skip
     return int(index)
 
 

@@ -12,6 +12,7 @@ PAGES = [
     ("train", "Start training"),
     ("reconstructions", "Sort by error"),  # The shipped pretrained run is the active one on a new store.
     ("draw", "Draw a digit on the canvas"),
+    ("explorer", "One layer up close"),
     ("transposed", "The scatter, one input value at a time"),
 ]
 

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 DASHBOARD = str(Path(__file__).resolve().parents[2] / "dashboard.py")
 PAGES = [
-    f"app_pages/{name}.py" for name in ("home", "build", "train", "reconstructions", "draw", "transposed")
+    f"app_pages/{name}.py" for name in ("home", "build", "train", "reconstructions", "draw", "explorer", "transposed")
 ]  # As dashboard.py.
 
 
