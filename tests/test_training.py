@@ -122,7 +122,12 @@ def test_short_run_leaves_a_complete_run_directory(short_run: tuple[JobSnapshot,
     ]
     config = json.loads((path / "config.json").read_text())
     assert ExperimentSpec.from_dict(config["spec"]) == SHORT
-    assert config["settings"] == {"limit": LIMIT, "backend": "tensorflow", "train_images": 480, "validation_images": 120}
+    assert config["settings"] == {
+        "limit": LIMIT,
+        "backend": "tensorflow",
+        "train_images": 480,
+        "validation_images": 120,
+    }
 
     history = [json.loads(line) for line in (path / "history.jsonl").read_text().splitlines()]
     assert [record["epoch"] for record in history] == [1, 2]
