@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from core.edits import add_layer, set_argument
-from core.keras_code import keras_code, layer_call
+from core.keras_code import keras_code, layer_call, training_script
 from core.presets import PRESETS, preset
 from core.shapes import infer_shapes
 from core.spec import (
@@ -190,3 +190,55 @@ def test_build_page_modules_do_not_import_tensorflow() -> None:
         [sys.executable, "-c", script], cwd=REPOSITORY_ROOT, capture_output=True, text=True, timeout=120, check=True
     )
     assert result.stdout.strip() == ""
+
+
+@pytest.fixture
+def mnist_npz(verified_mnist: Any, tmp_path: Any) -> Any:
+    """A small mnist.npz in Keras' own layout, from the verified MNIST: the script never needs the network."""
+    import numpy as np
+
+    path = tmp_path / "mnist.npz"
+    np.savez(path, x_train=verified_mnist.x_train[:400], y_train=np.zeros(400, dtype=np.uint8),
+             x_test=verified_mnist.x_test[:200], y_test=np.zeros(200, dtype=np.uint8))  # fmt: skip
+    return path
+
+
+@pytest.mark.parametrize("name", ["seed-fast", "denoising", "output-padding", "added-layer"])
+def test_training_script_trains_the_spec_for_one_small_epoch(
+    keras: ModuleType, name: str, mnist_npz: Any, tmp_path: Any
+) -> None:
+    # The script runs alone, as a user would run it: a fresh interpreter in an empty directory, no studio on its path.
+    spec = SPECS[name]
+    script = tmp_path / "train.py"
+    script.write_text(training_script(spec))
+    environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    environment["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    result = subprocess.run(
+        [sys.executable, str(script), "--mnist", str(mnist_npz), "--epochs", "1", "--limit", "300",
+         "--save", "model.keras"],
+        cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert f"Parameters: {infer_shapes(spec).params}" in lines
+    assert "Output shape: (None, 28, 28, 1)" in lines
+    assert any(line.startswith("Test loss: ") for line in lines)
+    assert ("Noisy test loss: " in result.stdout) == (spec.training.noise.kind != "none")
+    trained = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
+    assert trained.count_params() == infer_shapes(spec).params
+    assert tuple(trained.output.shape) == (None, 28, 28, 1)
+
+
+def test_training_script_epochs_default_to_the_spec() -> None:
+    code = training_script(preset("seed"))
+    assert 'parser.add_argument("--epochs", type=int, default=25, help="epochs to train")' in code
+    assert "keras.datasets.mnist.load_data()" in code
+    assert "validation_split=0.2" in code
+    ast.parse(code)
+
+
+def test_a_name_cannot_end_the_docstring_and_become_code() -> None:
+    spec = replace(preset("seed"), name='x"""\nimport os; os.system("echo hacked")\n"""')
+    for code in (keras_code(spec), training_script(spec)):
+        tree = ast.parse(code)
+        assert not any(isinstance(node, ast.Import) and node.names[0].name == "os" for node in ast.walk(tree))
