@@ -3,6 +3,8 @@
 import streamlit as st
 
 from core.jobs import JobRunner
+from core.runs import default_runs_dir, list_runs
+from ui.export import export_ui
 from ui.jobs import controls_ui, followed_job, job_chart_ui, job_status_ui, parallel_ui, queue_ui
 from ui.resources import get_runner
 from ui.run_manager import runs_ui
@@ -39,3 +41,5 @@ with st.expander("Queue settings"):
     parallel_ui(runner)
 st.subheader("Runs")
 runs_ui()
+with st.expander("Export a run", icon=":material/download:"):
+    export_ui(list_runs(default_runs_dir()))

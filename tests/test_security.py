@@ -36,12 +36,15 @@ def test_xsrf_protection_stays_on() -> None:
     assert "enableCORS" not in CONFIG["server"]  # Turning CORS off would turn XSRF protection off with it.
 
 
-def test_uploads_are_limited_and_no_page_takes_one() -> None:
+def test_uploads_are_limited_and_checked_again_in_our_code() -> None:
     assert 1 <= CONFIG["server"]["maxUploadSize"] <= 10  # Megabytes; Streamlit's default is 200.
-    # The config's limit is the first check; a page that adds an uploader must check the size again in our code,
-    # as `ExperimentSpec.from_json` does for a spec. Until one does, there is nothing to check.
-    uploaders = [path.name for path in SERVER_CODE if "file_uploader" in path.read_text()]
-    assert uploaders == []
+    # The config's limit is the first check. The one uploader, the sidebar's spec JSON, reads the file through
+    # `spec_from_upload`, which refuses more than a spec's 1 MB before decoding or parsing it.
+    uploaders = [
+        path.relative_to(REPOSITORY_ROOT).as_posix() for path in SERVER_CODE if "file_uploader" in path.read_text()
+    ]
+    assert uploaders == ["ui/sidebar.py"]
+    assert "spec_from_upload(uploaded.getvalue())" in (REPOSITORY_ROOT / "ui" / "sidebar.py").read_text()
 
 
 def test_the_existing_settings_are_kept() -> None:

@@ -10,6 +10,7 @@ from dataclasses import replace
 import streamlit as st
 
 from core.backends import BACKEND_NAMES, default_backend, installed_backends
+from core.export import spec_from_upload
 from core.presets import PRESET_DESCRIPTIONS, PRESETS, preset
 from core.runs import RunInfo
 from core.spec import (
@@ -18,6 +19,7 @@ from core.spec import (
     LOSSES,
     OPTIMIZERS,
     TRAINING_NOISE_KINDS,
+    ExperimentSpec,
     NoiseSpec,
     SpecError,
     TrainingSpec,
@@ -41,6 +43,8 @@ _TRAINING_KEYS = {
 }
 LOADED_PRESET_KEY = "studio_loaded_preset"
 RUN_KEY = "sidebar_run"
+UPLOAD_KEY = "sidebar_spec_upload"
+UPLOAD_RESULT_KEY = "studio_spec_upload_result"  # (file id, error or None) of the last file uploaded.
 LOSS_LABELS = {"binary_crossentropy": "Binary cross-entropy", "mse": "Mean squared error"}
 NOISE_LABELS = {"none": "None", "gaussian": "Gaussian", "salt_pepper": "Salt and pepper"}
 PRECISION_LABELS = {
@@ -65,6 +69,42 @@ def _apply_preset(name: str) -> None:
     state.set_spec(spec)
     _load_training_widgets(spec.training)
     st.session_state[LOADED_PRESET_KEY] = name
+
+
+def load_spec(spec: ExperimentSpec) -> None:
+    """Makes `spec` the draft, its training settings included; call it from a callback, before the sidebar draws."""
+    state.set_spec(spec)
+    _load_training_widgets(spec.training)
+
+
+def _load_uploaded_spec() -> None:
+    # A callback: it runs before the rerun draws the training widgets, so it may still set their values.
+    uploaded = st.session_state.get(UPLOAD_KEY)
+    if uploaded is None:
+        st.session_state.pop(UPLOAD_RESULT_KEY, None)
+        return
+    try:
+        spec = spec_from_upload(uploaded.getvalue())
+    except SpecError as error:
+        st.session_state[UPLOAD_RESULT_KEY] = (uploaded.file_id, f"{uploaded.name} was not loaded. {error}")
+        return
+    load_spec(spec)
+    st.session_state[UPLOAD_RESULT_KEY] = (uploaded.file_id, None)
+
+
+def spec_upload_ui() -> None:
+    """A spec JSON file (as a run's *Spec (JSON)* download) that replaces the architecture and training settings."""
+    uploaded = st.file_uploader(
+        "Load a spec (JSON)", type="json", key=UPLOAD_KEY, on_change=_load_uploaded_spec,
+        help="A spec saved from a run (Train page, Export a run) restores its architecture and training settings.",
+    )  # fmt: skip
+    result = st.session_state.get(UPLOAD_RESULT_KEY)
+    if uploaded is None or result is None or result[0] != uploaded.file_id:
+        return
+    if result[1] is None:
+        st.success(f"Loaded {state.current_spec().name} from {uploaded.name}.", icon=":material/upload_file:")
+    else:
+        st.error(result[1])
 
 
 def training_ui() -> TrainingSpec:
@@ -173,6 +213,8 @@ def sidebar_ui() -> None:
         )  # fmt: skip
         _apply_preset(name)
         st.caption(PRESET_DESCRIPTIONS[name])
+        with st.expander("Load a spec", icon=":material/upload_file:"):
+            spec_upload_ui()
         with st.expander("Training settings", expanded=False):
             training = training_ui()
         try:
