@@ -255,7 +255,7 @@ def loss_curves_figure(curves: Sequence[LossCurve]) -> go.Figure:
         )
     figure.update_layout(
         title={"text": "Loss per epoch"},
-        xaxis={"title": "epoch", "dtick": 1, "rangemode": "tozero"},
+        xaxis={"title": "epoch", "dtick": 1},
         yaxis_title="loss",
         height=420,
         margin={"l": 10, "r": 10, "t": 50, "b": 10},

@@ -13,6 +13,7 @@ PAGES = [
     ("reconstructions", "Sort by error"),  # The shipped pretrained run is the active one on a new store.
     ("draw", "Draw a digit on the canvas"),
     ("explorer", "One layer up close"),
+    ("compare", "Comparing needs at least two trained runs"),  # A new store has only the shipped run.
     ("transposed", "The scatter, one input value at a time"),
 ]
 

@@ -9,7 +9,8 @@ from streamlit.testing.v1 import AppTest
 
 DASHBOARD = str(Path(__file__).resolve().parents[2] / "dashboard.py")
 PAGES = [
-    f"app_pages/{name}.py" for name in ("home", "build", "train", "reconstructions", "draw", "explorer", "transposed")
+    f"app_pages/{name}.py"
+    for name in ("home", "build", "train", "reconstructions", "draw", "explorer", "compare", "transposed")
 ]  # As dashboard.py.
 
 

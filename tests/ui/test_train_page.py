@@ -182,3 +182,20 @@ def test_rename_and_delete_a_run(app: AppTest, runs_dir: Path) -> None:
     app.button(key="train_delete").click().run()
     assert not app.exception
     assert run_id not in [run.run_id for run in list_runs(runs_dir, include_pretrained=False)]
+
+
+def test_a_note_and_tags_set_in_the_run_manager_show_in_the_run_table(app: AppTest, runs_dir: Path) -> None:
+    path = runs.create_run(preset("strided"), runs_dir, status="queued")
+    runs.update_summary(path, status="completed", test_loss=0.07)  # A finished run; no training needed here.
+    open_train_page(app)
+    app.text_input(key=f"train_notes_note_{path.name}").input("the first strided run").run()
+    app.text_input(key=f"train_notes_tags_{path.name}").input("strided, baseline").run()
+    app.button(key="train_notes_save").click().run()
+    assert not app.exception and not app.error
+    table = next(frame.value for frame in app.dataframe if "tags" in frame.value.columns)
+    (row,) = [row for row in table.to_dict(orient="records") if row["run"] == path.name]
+    assert row["tags"] == "strided, baseline" and row["note"] == "the first strided run"
+    app.text_input(key=f"train_notes_note_{path.name}").input("a bell \x07 in it").run()  # As a script may send.
+    app.button(key="train_notes_save").click().run()
+    assert "Expected one line of at most 200 characters without control characters" in app.error[0].value
+    assert runs.load_run(path.name, runs_dir).note == "the first strided run"
