@@ -3,6 +3,7 @@
 import streamlit as st
 
 from core import edits
+from core.backends import default_backend
 from core.diagram import shape_flow
 from core.presets import preset
 from ui import state
@@ -10,7 +11,8 @@ from ui.architecture_editor import architecture_editor_ui, base_preset, reset_to
 from ui.build import code_ui, flow_ui, numbers_ui, validity_ui
 
 spec = state.current_spec()
-flow = shape_flow(spec)  # Pure Python: no TensorFlow on this page, so every edit redraws at once.
+# Pure Python: no TensorFlow on this page, so every edit redraws at once.
+flow = shape_flow(spec, state.training_backend() or default_backend())
 
 title, reset = st.columns([4, 1], vertical_alignment="bottom")
 title.title("Build the architecture")

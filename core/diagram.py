@@ -14,6 +14,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from core.backends import DEFAULT_BACKEND
 from core.shapes import LayerShape, Shape, walk_shapes
 from core.spec import INPUT_SHAPE, ExperimentSpec, LayerSpec, SpecError
 from core.validation import spec_problem
@@ -66,11 +67,12 @@ class ShapeFlow:
         return None
 
 
-def shape_flow(spec: ExperimentSpec) -> ShapeFlow:
+def shape_flow(spec: ExperimentSpec, backend: str = DEFAULT_BACKEND) -> ShapeFlow:
     """Validates `spec` and computes the shapes of as many layers as can be computed, from the input on.
 
     Args:
         spec: any spec, valid or not.
+        backend: the Keras backend it would train on, whose own rules apply (`core.validation`).
 
     Returns:
         A `ShapeFlow`. For a valid spec every layer has its shapes; otherwise the flow stops before the first
@@ -82,7 +84,7 @@ def shape_flow(spec: ExperimentSpec) -> ShapeFlow:
     with contextlib.suppress(SpecError):
         for layer_shape in walk_shapes(spec):
             shapes.append(layer_shape)
-    return ShapeFlow(tuple(spec.layers()), tuple(shapes), spec_problem(spec))
+    return ShapeFlow(tuple(spec.layers()), tuple(shapes), spec_problem(spec, backend))
 
 
 def format_shape(shape: Shape) -> str:

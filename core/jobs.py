@@ -108,9 +108,9 @@ def submit(
     Raises:
         SpecError: if the spec, `limit` or `backend` is invalid, or leaves no image for training or validation.
     """
-    validate(spec)
-    check_limit(limit)
     backend = default_backend() if backend is None else check_backend(backend)
+    validate(spec, backend)
+    check_limit(limit)
     images = min(limit or TRAIN_IMAGES, TRAIN_IMAGES)
     train_part, validation_part = split_validation(range(images), spec.training.validation_split)
     settings = {"limit": limit, "backend": backend, "train_images": len(train_part),

@@ -50,7 +50,7 @@ def build_model(
     Raises:
         SpecError: if the spec is invalid.
     """
-    validate(spec)
+    validate(spec, keras.backend.backend())
     if dtype_policy not in DTYPE_POLICIES or dtype_policy == "auto":
         raise ValueError(
             f"Invalid value for argument `dtype_policy`. Expected one of {list(DTYPE_POLICIES[1:])}. "

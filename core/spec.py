@@ -563,23 +563,6 @@ def validate_layer(layer: LayerSpec, part: str = "spec", index: int | None = Non
                 argument="output_padding",
                 hint="raise strides or lower output_padding",
             )
-        effective_kernel = (layer.kernel_size - 1) * layer.dilation_rate + 1
-        if layer.padding == "same" and value == 0 and effective_kernel % 2 == 0:
-            # TensorFlow's op checks that a "same" convolution of the output gives back the input, which an even
-            # kernel with no output padding misses by one: the layer builds but fails when called.
-            expected = {1: "null", 2: "null or 1"}.get(
-                layer.strides, f"null or an integer from 1 to {layer.strides - 1}"
-            )
-            raise SpecError(
-                f"Invalid value for argument `output_padding` of {where}. Expected {expected}: TensorFlow cannot "
-                f"run padding='same' with an even kernel (effective size {effective_kernel}) and "
-                f"output_padding=0. Received output_padding=0.",
-                part=part,
-                index=index,
-                argument="output_padding",
-                fix=_fix(part, index, "output_padding", None),
-                hint="use an odd kernel_size",
-            )
     if layer.type == "MaxPooling2D":
         _check_integer(layer, "pool_size", 1, 28, part, index)
         _check_integer(layer, "strides", 1, 28, part, index)

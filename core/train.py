@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from core import runs
-from core.backends import BACKENDS, check_backend
+from core.backends import BACKENDS, check_backend, default_backend
 from core.jobs import JobRunner
 from core.mnist import split_validation
 from core.presets import PRESETS, preset
@@ -60,8 +60,10 @@ def resolve_spec(arguments: argparse.Namespace) -> ExperimentSpec:
     """The spec named by `--preset` or read from `--config`, with `--epochs`, `--seed` and `--dtype-policy` applied.
 
     Raises:
-        SpecError: for an unreadable or invalid spec file, or invalid overrides.
+        SpecError: for an unreadable or invalid spec file, invalid overrides, or a backend that is not installed.
     """
+    requested = getattr(arguments, "backend", None)
+    backend = check_backend(requested) if requested else default_backend()
     if arguments.config is not None:
         try:
             size = arguments.config.stat().st_size
@@ -76,7 +78,7 @@ def resolve_spec(arguments: argparse.Namespace) -> ExperimentSpec:
             raise SpecError(f"Cannot read config file {arguments.config}: {reason}.") from error
         try:
             spec = ExperimentSpec.from_json(text)
-            validate(spec)  # `from_json` checks only the arguments; the layers must also fit together.
+            validate(spec, backend)  # `from_json` checks only the arguments; the layers must also fit together.
         except SpecError as error:
             raise SpecError(f"{arguments.config}: {error}", part=error.part, index=error.index) from error
     else:
@@ -85,7 +87,7 @@ def resolve_spec(arguments: argparse.Namespace) -> ExperimentSpec:
     overrides = {name: getattr(arguments, name) for name in names if getattr(arguments, name) is not None}
     if overrides:
         spec = spec.with_training(**overrides)
-        validate(spec)
+        validate(spec, backend)
     if arguments.limit is not None:
         if not 1 <= arguments.limit <= TRAIN_IMAGES:
             raise SpecError(

@@ -22,6 +22,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from core.shapes import conv_transpose_output_length
 from core.spec import LayerSpec, SpecError, conv2d_transpose, validate_layer
+from core.validation import check_layer_on_backend
 
 INPUT_SIZES = (2, 3, 4, 5)
 KERNEL_SIZES = (2, 3, 4)
@@ -293,7 +294,9 @@ def upsampling_conv(inputs: np.ndarray, kernel: np.ndarray, settings: TransposeS
 
 def _validate(settings: TransposeSettings, kernel_size: int) -> None:
     try:
-        validate_layer(settings.layer(kernel_size))
+        layer = settings.layer(kernel_size)
+        validate_layer(layer)
+        check_layer_on_backend(layer, "tensorflow")  # The example computes what TensorFlow's Conv2DTranspose does.
     except SpecError as error:  # A layer checked outside a spec is "of spec"; here it is the one layer shown.
         message = str(error).replace(" of spec. ", " of Conv2DTranspose. ", 1)
         raise SpecError(message, argument=error.argument, hint=error.hint) from error

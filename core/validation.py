@@ -15,8 +15,9 @@ import math
 import os
 from dataclasses import dataclass, replace
 
+from core.backends import DEFAULT_BACKEND
 from core.shapes import ShapeReport, describe_shape, infer_shapes
-from core.spec import INPUT_SHAPE, ExperimentSpec, Fix, SpecError, validate_arguments
+from core.spec import INPUT_SHAPE, ExperimentSpec, Fix, LayerSpec, SpecError, describe_location, validate_arguments
 
 BYTES_PER_VALUE = 4  # float32
 # Each layer's output is kept for the backward pass, which makes a gradient of the same size.
@@ -25,14 +26,51 @@ ACTIVATION_COPIES = 2
 WEIGHT_COPIES = 4
 
 
-def validate(spec: ExperimentSpec) -> None:
-    """Checks the whole spec: every argument (`core.spec.validate_arguments`), the shape flow, then memory.
+def validate(spec: ExperimentSpec, backend: str = DEFAULT_BACKEND) -> None:
+    """Checks the whole spec: every argument (`core.spec.validate_arguments`), the rules of the backend it will
+    train on (`check_backend_rules`), the shape flow, then memory.
 
     Raises:
         SpecError: the first problem found, with where it is and, where one argument change cures it, that fix.
     """
     validate_arguments(spec)
-    check_memory(spec, check_shapes(spec))
+    check_backend_rules(spec, backend)
+    check_memory(spec, check_shapes(spec, backend))
+
+
+def check_backend_rules(spec: ExperimentSpec, backend: str = DEFAULT_BACKEND) -> None:
+    """Checks every layer against the rules that only `backend` needs (see `check_layer_on_backend`)."""
+    for part, index, layer in spec.layers():
+        check_layer_on_backend(layer, backend, part, index)
+
+
+def check_layer_on_backend(layer: LayerSpec, backend: str, part: str = "spec", index: int | None = None) -> None:
+    """Refuses a layer that Keras accepts but `backend` cannot run. Each rule is here because a test
+    (`tests/test_validation.py`) shows that backend failing and the others running the same layer.
+
+    TensorFlow: a Conv2DTranspose with padding="same", an even (effective) kernel and output_padding=0 builds but
+    fails when called: TensorFlow's op checks that a "same" convolution of the output gives back the input, which
+    that layer misses by one. JAX and PyTorch run it, with the size Keras' formula gives.
+
+    Raises:
+        SpecError: naming the layer, the argument, the backend and the fix.
+    """
+    if backend != "tensorflow" or layer.type != "Conv2DTranspose" or layer.output_padding != 0:
+        return
+    effective_kernel = (layer.kernel_size - 1) * layer.dilation_rate + 1
+    if layer.padding != "same" or effective_kernel % 2 == 1:
+        return
+    expected = {1: "null", 2: "null or 1"}.get(layer.strides, f"null or an integer from 1 to {layer.strides - 1}")
+    raise SpecError(
+        f"Invalid value for argument `output_padding` of {describe_location(part, index)}. Expected {expected}: "
+        f"TensorFlow cannot run padding='same' with an even kernel (effective size {effective_kernel}) and "
+        "output_padding=0. Received output_padding=0.",
+        part=part,
+        index=index,
+        argument="output_padding",
+        fix=Fix(part, index, "output_padding", None) if part in ("encoder", "decoder", "output") else None,
+        hint="use an odd kernel_size, or train on JAX or PyTorch",
+    )
 
 
 @dataclass(frozen=True)
@@ -106,20 +144,20 @@ def check_memory(spec: ExperimentSpec, report: ShapeReport | None = None) -> Mem
     return estimate
 
 
-def spec_problem(spec: ExperimentSpec) -> SpecError | None:
+def spec_problem(spec: ExperimentSpec, backend: str = DEFAULT_BACKEND) -> SpecError | None:
     """The first problem of `spec` (its message, place and fix), or None when it can be trained.
 
     The Train page disables its Start button with `str(problem)` as the reason; the Build page marks
     `problem.part`, `problem.index` and `problem.argument` in its editors and offers `problem.fix`.
     """
     try:
-        validate(spec)
+        validate(spec, backend)
     except SpecError as error:
         return error
     return None
 
 
-def check_shapes(spec: ExperimentSpec) -> ShapeReport:
+def check_shapes(spec: ExperimentSpec, backend: str = DEFAULT_BACKEND) -> ShapeReport:
     """The shape flow of `spec`, checking that the model maps 28x28x1 back to 28x28x1.
 
     Returns:
@@ -133,7 +171,7 @@ def check_shapes(spec: ExperimentSpec) -> ShapeReport:
     output_shape = report.layers[-1].output_shape
     if output_shape != INPUT_SHAPE:
         decoder_end = [layer for layer in report.layers if layer.part == "decoder"][-1].output_shape
-        fix = suggest_fix(spec)
+        fix = suggest_fix(spec, backend)
         message = (
             f"Invalid architecture: the output is {describe_shape(output_shape)} but must match the input, "
             f"{describe_shape(INPUT_SHAPE)}. The encoder ends at {describe_shape(report.bottleneck_shape)}, the "
@@ -144,12 +182,13 @@ def check_shapes(spec: ExperimentSpec) -> ShapeReport:
     return report
 
 
-def suggest_fix(spec: ExperimentSpec) -> Fix | None:
+def suggest_fix(spec: ExperimentSpec, backend: str = DEFAULT_BACKEND) -> Fix | None:
     """One argument change that makes the output 28x28x1, or None if no single change does.
 
     Tries the changes users most often need, in order: `output_padding` on a strided transpose, `padding`,
     then `kernel_size` (nearest the current size first), first in the decoder (last layers first), then the output
-    layer, then the encoder. Changes that `core.spec.validate_layer` rejects are never suggested.
+    layer, then the encoder. Changes that `core.spec.validate_layer` rejects, or that `backend` cannot run
+    (`check_layer_on_backend`), are never suggested.
     """
     places = [*reversed([("decoder", index) for index in range(len(spec.decoder))]), ("output", None)]
     places += [("encoder", index) for index in reversed(range(len(spec.encoder)))]
@@ -174,6 +213,7 @@ def suggest_fix(spec: ExperimentSpec) -> Fix | None:
         changed = spec.with_layer(fix.part, fix.index, replace(layer, **{fix.argument: fix.value}))
         try:
             report = infer_shapes(changed)  # It checks every layer's arguments: a change Keras rejects is no fix.
+            check_layer_on_backend(changed.layer_at(fix.part, fix.index), backend, fix.part, fix.index)
         except SpecError:
             continue
         if report.layers[-1].output_shape == INPUT_SHAPE:

@@ -39,6 +39,7 @@ from core.spec import (
     up_sampling2d,
     validate_layer,
 )
+from core.validation import check_layer_on_backend
 
 
 @pytest.fixture(scope="module")
@@ -93,9 +94,10 @@ class LayerCase:
 
     @property
     def accepted(self) -> bool:
-        """Whether our validation accepts the layer."""
+        """Whether our validation accepts the layer, on the backend Keras runs on here."""
         try:
             validate_layer(self.layer)
+            check_layer_on_backend(self.layer, os.environ.get("KERAS_BACKEND", "tensorflow"))
         except SpecError:
             return False
         return True

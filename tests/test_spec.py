@@ -412,25 +412,6 @@ LAYER_CASES = [
         )
         for value in (-1, True, 1.0, "1")
     ],
-    Case(
-        "same-even-kernel-output_padding=0",
-        _with_layer({**TRANSPOSE, "kernel_size": 4, "strides": 2, "padding": "same", "output_padding": 0}),
-        "Invalid value for argument `output_padding` of encoder layer 2. Expected null or 1: "
-        "TensorFlow cannot run padding='same' with an even kernel (effective size 4) and output_padding=0. "
-        "Received output_padding=0.",
-        argument="output_padding",
-        fix=Fix("encoder", 1, "output_padding", None),
-        hint="use an odd kernel_size",
-    ),
-    Case(
-        "same-dilated-even-kernel-output_padding=0",
-        _with_layer({**TRANSPOSE, "kernel_size": 2, "dilation_rate": 3, "padding": "same", "output_padding": 0}),
-        "Invalid value for argument `output_padding` of encoder layer 2. Expected null: TensorFlow cannot run "
-        "padding='same' with an even kernel (effective size 4) and output_padding=0. Received output_padding=0.",
-        argument="output_padding",
-        fix=Fix("encoder", 1, "output_padding", None),
-        hint="use an odd kernel_size",
-    ),
     *[
         Case(
             f"{layer_type}-strides-and-dilation",

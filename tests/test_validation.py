@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from dataclasses import dataclass, replace
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from core import jobs, shapes, validation
+from core.backends import installed_backends
 from core.presets import PRESETS, preset
 from core.shapes import infer_shapes
 from core.spec import INPUT_SHAPE, ExperimentSpec, Fix, SpecError, conv2d, conv2d_transpose
@@ -286,3 +288,85 @@ def test_submit_refuses_a_model_beyond_the_machine_before_anything_is_written(
     with pytest.raises(SpecError, match=r"which needs at least 78\.8 GB to train"):
         jobs.submit(HUGE, None, runs_dir, start=False)
     assert not runs_dir.exists() or list(runs_dir.iterdir()) == []
+
+
+# --- Rules only one backend needs -------------------------------------------------------------------------------
+
+EVEN_SAME = ExperimentSpec(  # 28 -> 15 -> 28 -> 28, through a layer TensorFlow cannot run and JAX and PyTorch can.
+    encoder=(conv2d(8, 14),),
+    decoder=(conv2d_transpose(8, 4, strides=2, padding="same", output_padding=0),),
+    output=conv2d(1, padding="same", activation="sigmoid"),
+)
+TENSORFLOW_RULE = (
+    "Invalid value for argument `output_padding` of decoder layer 1. Expected null or 1: TensorFlow cannot run "
+    "padding='same' with an even kernel (effective size 4) and output_padding=0. Received output_padding=0."
+)
+
+
+@pytest.mark.parametrize(
+    "layer, expected",
+    [
+        (conv2d_transpose(8, 4, strides=2, padding="same", output_padding=0), "null or 1"),
+        (conv2d_transpose(8, 2, dilation_rate=3, padding="same", output_padding=0), "null"),
+        (conv2d_transpose(8, 4, strides=3, padding="same", output_padding=0), "null or an integer from 1 to 2"),
+    ],
+)
+def test_the_tensorflow_rule_refuses_even_same_kernels_without_output_padding(layer: object, expected: str) -> None:
+    with pytest.raises(SpecError, match=f"Expected {expected}: TensorFlow cannot run") as raised:
+        validation.check_layer_on_backend(layer, "tensorflow", "decoder", 0)
+    error = raised.value
+    assert (error.argument, error.fix) == ("output_padding", Fix("decoder", 0, "output_padding", None))
+    assert error.hint == "use an odd kernel_size, or train on JAX or PyTorch"
+    for backend in ("jax", "torch"):
+        validation.check_layer_on_backend(layer, backend, "decoder", 0)  # Not a rule of theirs.
+    for fine in (replace(layer, output_padding=None), replace(layer, kernel_size=3), replace(layer, padding="valid")):
+        validation.check_layer_on_backend(fine, "tensorflow", "decoder", 0)
+
+
+def test_a_spec_is_judged_for_the_backend_it_will_train_on() -> None:
+    assert str(validation.spec_problem(EVEN_SAME, "tensorflow")).startswith(TENSORFLOW_RULE)
+    assert validation.spec_problem(EVEN_SAME) is not None  # TensorFlow is the default backend.
+    assert validation.spec_problem(EVEN_SAME, "jax") is None
+    assert ExperimentSpec.from_dict(EVEN_SAME.to_dict()) == EVEN_SAME  # A run saved on JAX still loads anywhere.
+
+
+def test_a_fix_is_only_suggested_where_the_backend_runs_it() -> None:
+    spec = ExperimentSpec(
+        encoder=(conv2d(8, 14),),  # 28 -> 15
+        decoder=(conv2d_transpose(8, 4, strides=2, output_padding=0),),  # 15 -> 32
+        output=conv2d(1, padding="same", activation="sigmoid"),
+    )
+    assert validation.suggest_fix(spec, "tensorflow") is None
+    assert validation.suggest_fix(spec, "jax") == Fix("decoder", 0, "padding", "same")  # 15 -> 28 on JAX.
+
+
+def test_submit_applies_the_rules_of_the_jobs_backend(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="TensorFlow cannot run"):
+        jobs.submit(EVEN_SAME, 600, tmp_path, backend="tensorflow", start=False)
+    if "jax" in installed_backends():
+        jobs.submit(EVEN_SAME, 600, tmp_path, backend="jax", start=False)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif("jax" not in installed_backends(), reason="JAX is not installed")
+def test_the_tensorflow_rule_is_one_tensorflow_needs_and_jax_does_not() -> None:
+    # Each backend, in a process of its own, calls the layer the rule refuses on TensorFlow.
+    script = (
+        "import keras, numpy as np\n"
+        "layer = keras.layers.Conv2DTranspose(8, 4, strides=2, padding='same', output_padding=0)\n"
+        "try:\n"
+        "    print('ran', tuple(layer(np.zeros((1, 7, 7, 8), 'float32')).shape))\n"
+        "except Exception as error:\n"
+        "    print('failed', type(error).__name__)\n"
+    )
+    outcomes = {}
+    for backend in ("tensorflow", "jax"):
+        environment = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        result = subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True, text=True,
+                                timeout=300, check=True)  # fmt: skip
+        outcomes[backend] = result.stdout.strip().splitlines()[-1]
+    assert outcomes["tensorflow"].startswith("failed")
+    # JAX runs it, with the size the shape rule infers: (7 - 1) * 2 + 4 - 2 * 2 + 0 = 12.
+    assert outcomes["jax"] == "ran (1, 12, 12, 8)"
+    layer = conv2d_transpose(8, 4, strides=2, padding="same", output_padding=0)
+    assert shapes.layer_output_shape(layer, (7, 7, 8)) == (12, 12, 8)

@@ -52,7 +52,8 @@ def experiment_line(spec: ExperimentSpec, limit: int | None, backend: str | None
 def controls_ui(runner: JobRunner) -> JobSnapshot:
     """Start (which queues behind a running job), and Stop or Cancel for the job shown; returns that job."""
     spec = state.current_spec()
-    problem = spec_problem(spec)
+    backend = state.training_backend() or default_backend()
+    problem = spec_problem(spec, backend)
     limit = state.training_limit()
     if problem is None:
         st.markdown(experiment_line(spec, limit, state.training_backend()))

@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from core import edits
+from core.backends import default_backend
 from core.diagram import describe_layer
 from core.grid_chart import format_value, grid_figure
 from core.spec import PADDINGS, describe_location
@@ -218,7 +219,7 @@ def _apply(index: int, kernel_size: int, settings: TransposeSettings) -> None:
     for argument, value in arguments.items():
         changed = edits.set_argument(changed, "decoder", index, argument, value)
     where = describe_location("decoder", index)
-    problem = spec_problem(changed)
+    problem = spec_problem(changed, state.training_backend() or default_backend())
     if problem is None:
         commit(changed)
         words = ", ".join(f"{argument}={value!r}" for argument, value in arguments.items())
