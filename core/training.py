@@ -33,6 +33,7 @@ from core.events import EventWriter
 from core.model import build_model
 from core.noise import noisy_test_images
 from core.spec import ExperimentSpec, SpecError
+from core.tensorboard_logs import tensorboard_callback
 from core.text import plural
 
 PREVIEW_IMAGES = 8  # The first test digits, shown with their reconstructions after each epoch.
@@ -222,8 +223,11 @@ def _train(
 
     callback = EventCallback(events, path, spec, len(train_images), x_test[:PREVIEW_IMAGES], stop_requested,
                              async_safe=on_gpu)  # fmt: skip
+    # TensorBoard logs in the run directory, on the TensorFlow backend (see core/tensorboard_logs.py).
+    logs = tensorboard_callback(path, training.batch_size, len(train_images), x_test[:PREVIEW_IMAGES], on_gpu)
     fit_started = time.perf_counter()
-    model.fit(train_data, epochs=training.epochs, validation_data=validation_data, verbose=0, callbacks=[callback])
+    model.fit(train_data, epochs=training.epochs, validation_data=validation_data, verbose=0,
+              callbacks=[callback] if logs is None else [callback, logs])  # fmt: skip
     train_seconds = time.perf_counter() - fit_started
 
     if callback.nan_at is not None:

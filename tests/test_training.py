@@ -119,6 +119,7 @@ def test_short_run_leaves_a_complete_run_directory(short_run: tuple[JobSnapshot,
         "history.jsonl",
         "model.keras",
         "summary.json",
+        "tensorboard",  # TensorBoard's event files (tests/test_tensorboard_logs.py).
     ]
     config = json.loads((path / "config.json").read_text())
     assert ExperimentSpec.from_dict(config["spec"]) == SHORT
