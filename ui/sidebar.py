@@ -43,6 +43,8 @@ _TRAINING_KEYS = {
 }
 LOADED_PRESET_KEY = "studio_loaded_preset"
 RUN_KEY = "sidebar_run"
+MIN_LEARNING_RATE = 0.00001  # The widgets' ranges, narrower than the spec's: an uploaded spec must fit them.
+MAX_VALIDATION_SPLIT = 0.5
 UPLOAD_KEY = "sidebar_spec_upload"
 UPLOAD_RESULT_KEY = "studio_spec_upload_result"  # (file id, error or None) of the last file uploaded.
 LOSS_LABELS = {"binary_crossentropy": "Binary cross-entropy", "mse": "Mean squared error"}
@@ -85,11 +87,26 @@ def _load_uploaded_spec() -> None:
         return
     try:
         spec = spec_from_upload(uploaded.getvalue())
+        _check_fits_the_widgets(spec.training)
     except SpecError as error:
         st.session_state[UPLOAD_RESULT_KEY] = (uploaded.file_id, f"{uploaded.name} was not loaded. {error}")
         return
     load_spec(spec)
     st.session_state[UPLOAD_RESULT_KEY] = (uploaded.file_id, None)
+
+
+def _check_fits_the_widgets(training: TrainingSpec) -> None:
+    # Streamlit refuses a widget value outside its range, so such a spec could not be shown, nor trained from here.
+    if training.learning_rate < MIN_LEARNING_RATE:
+        raise SpecError(
+            f"Invalid value for argument `learning_rate` of training settings. Expected a number from "
+            f"{MIN_LEARNING_RATE} to 1, the sidebar's range. Received learning_rate={training.learning_rate!r}."
+        )
+    if training.validation_split > MAX_VALIDATION_SPLIT:
+        raise SpecError(
+            f"Invalid value for argument `validation_split` of training settings. Expected a number from 0 to "
+            f"{MAX_VALIDATION_SPLIT}, the sidebar's range. Received validation_split={training.validation_split!r}."
+        )
 
 
 def spec_upload_ui() -> None:
@@ -114,7 +131,12 @@ def training_ui() -> TrainingSpec:
     batch_size = st.number_input("Batch size", min_value=1, max_value=60_000, step=50, key=keys["batch_size"])
     optimizer = st.selectbox("Optimizer", OPTIMIZERS, key=keys["optimizer"])
     learning_rate = st.number_input(
-        "Learning rate", min_value=0.00001, max_value=1.0, step=0.0005, format="%.5f", key=keys["learning_rate"]
+        "Learning rate",
+        min_value=MIN_LEARNING_RATE,
+        max_value=1.0,
+        step=0.0005,
+        format="%.5f",
+        key=keys["learning_rate"],
     )
     schedule = st.selectbox(
         "Learning-rate schedule",
@@ -124,7 +146,7 @@ def training_ui() -> TrainingSpec:
     )
     loss = st.selectbox("Loss", LOSSES, format_func=LOSS_LABELS.get, key=keys["loss"])
     validation_split = st.slider(
-        "Validation split", min_value=0.0, max_value=0.5, step=0.05, key=keys["validation_split"],
+        "Validation split", min_value=0.0, max_value=MAX_VALIDATION_SPLIT, step=0.05, key=keys["validation_split"],
         help="The last fraction of the training images, held out as Keras' validation_split does.",
     )  # fmt: skip
     noise_kind = st.selectbox(

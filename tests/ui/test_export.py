@@ -112,6 +112,14 @@ BAD_FILES = {
         ).encode(),
         "Received filters='3'",
     ),
+    "learning rate below the sidebar's": (
+        preset("seed").with_training(learning_rate=0.000001).to_json().encode(),
+        "Received learning_rate=1e-06.",
+    ),
+    "validation split above the sidebar's": (
+        preset("seed").with_training(validation_split=0.6).to_json().encode(),
+        "Received validation_split=0.6.",
+    ),
     "output not 28x28x1": (
         set_argument(preset("seed"), "decoder", 2, "kernel_size", 4).to_json().encode(),
         "Invalid architecture",
