@@ -16,7 +16,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -62,6 +62,24 @@ class EventWriter:
 
     def __exit__(self, *exception: object) -> None:
         self.close()
+
+
+class EventSink(Protocol):
+    """Anything that takes events as `EventWriter.write` does: the run's log, or a mirror of it (TensorBoard)."""
+
+    def write(self, kind: str, **fields: Any) -> None: ...
+
+
+class MirroredEvents:
+    """Writes each event to a run's log, then to mirrors of it, such as its TensorBoard logs."""
+
+    def __init__(self, log: EventSink, *mirrors: EventSink) -> None:
+        self.log, self.mirrors = log, mirrors
+
+    def write(self, kind: str, **fields: Any) -> None:
+        self.log.write(kind, **fields)
+        for mirror in self.mirrors:
+            mirror.write(kind, **fields)
 
 
 class EventReader:

@@ -29,11 +29,11 @@ import numpy as np
 
 from core import backends, batches, runs
 from core import mnist as mnist_data
-from core.events import EventWriter
+from core.events import EventSink, EventWriter, MirroredEvents
 from core.model import build_model
 from core.noise import noisy_test_images
 from core.spec import ExperimentSpec, SpecError
-from core.tensorboard_logs import tensorboard_callback
+from core.tensorboard_logs import tensorboard_logs
 from core.text import plural
 
 PREVIEW_IMAGES = 8  # The first test digits, shown with their reconstructions after each epoch.
@@ -45,7 +45,7 @@ class EventCallback(keras.callbacks.Callback):
 
     def __init__(
         self,
-        events: EventWriter,
+        events: EventSink,
         path: Path,
         spec: ExperimentSpec,
         train_images: int,
@@ -221,13 +221,18 @@ def _train(
                  train_images=len(train_images), validation_images=len(validation_images), pid=os.getpid(),
                  backend=backend, device=device, dtype_policy=dtype_policy)  # fmt: skip
 
-    callback = EventCallback(events, path, spec, len(train_images), x_test[:PREVIEW_IMAGES], stop_requested,
+    # TensorBoard logs in the run directory mirror the batch and epoch events, on the TensorFlow backend.
+    logs = tensorboard_logs(path, backend)
+    sink = events if logs is None else MirroredEvents(events, logs)
+    callback = EventCallback(sink, path, spec, len(train_images), x_test[:PREVIEW_IMAGES], stop_requested,
                              async_safe=on_gpu)  # fmt: skip
-    # TensorBoard logs in the run directory, on the TensorFlow backend (see core/tensorboard_logs.py).
-    logs = tensorboard_callback(path, training.batch_size, len(train_images), x_test[:PREVIEW_IMAGES], on_gpu)
     fit_started = time.perf_counter()
-    model.fit(train_data, epochs=training.epochs, validation_data=validation_data, verbose=0,
-              callbacks=[callback] if logs is None else [callback, logs])  # fmt: skip
+    try:
+        model.fit(train_data, epochs=training.epochs, validation_data=validation_data, verbose=0,
+                  callbacks=[callback])  # fmt: skip
+    finally:
+        if logs is not None:
+            logs.close()
     train_seconds = time.perf_counter() - fit_started
 
     if callback.nan_at is not None:
