@@ -506,6 +506,8 @@ class JobRunner:
         """Cancels every queued job and stops every running one in the store."""
         self._discover(force=True)
         with self._lock:
+            for view in self._views.values():
+                view.refresh()  # A view just discovered has read nothing yet: its status would say "failed".
             ids = [job_id for job_id, view in self._views.items() if view.status() in ("queued", *ACTIVE_STATUSES)]
         for job_id in sorted(ids, reverse=True):  # The newest first, so no queued job starts in between.
             self.stop(job_id)

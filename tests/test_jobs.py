@@ -383,3 +383,15 @@ def test_events_round_trip_arrays_and_non_finite_numbers(tmp_path: Path) -> None
     np.testing.assert_allclose(event["preview"], preview, atol=1e-3)
     assert event["loss"] != event["loss"] and event["step"] == 3
     assert json.loads((tmp_path / events.EVENTS_FILE).read_text().replace("NaN", "null"))["kind"] == "epoch"
+
+
+@pytest.mark.slow
+def test_stop_all_from_another_process_stops_a_job_it_did_not_start(runner: JobRunner, runs_dir: Path) -> None:
+    # `python -m core.jobs stop --all` (and a second server) know the job only from the store: a runner that has
+    # just discovered it must still see it training and ask it to stop.
+    job = runner.start(LONG, limit=2000)
+    wait_until(lambda: batches_seen(runs_dir / job) >= 1, 240, "the job's first batch")
+    command = [sys.executable, "-m", "core.jobs", "--runs-dir", str(runs_dir), "stop", "--all"]
+    subprocess.run(command, cwd=REPOSITORY_ROOT, check=True, capture_output=True, timeout=60)
+    assert (runs_dir / job / jobs.STOP_FILE).exists()
+    assert runner.join(job, timeout=120).status == "stopped"
