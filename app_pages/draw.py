@@ -7,10 +7,6 @@ from ui.draw import draw_and_denoise
 from ui.sidebar import run_label
 
 st.title("Draw")
-active = state.active_run()
-if active is None:
-    st.info("No trained model yet. Train one on the Train page, then draw a digit here to see it reconstructed.")
-    st.page_link("app_pages/train.py", label="Train a model", icon=":material/monitoring:")
-    st.stop()
+active = state.active_run_or_stop("draw a digit here to see it reconstructed")
 st.caption(f"Model: **{run_label(active)}** (change it in the sidebar's *Active run*).")
 draw_and_denoise(active)

@@ -9,11 +9,7 @@ from ui.resources import get_model
 from ui.sidebar import run_label
 
 st.title("Layer explorer")
-active = state.active_run()
-if active is None:
-    st.info("No trained model yet. Train one on the Train page, then look inside it here.")
-    st.page_link("app_pages/train.py", label="Train a model", icon=":material/monitoring:")
-    st.stop()
+active = state.active_run_or_stop("look inside it here")
 st.caption(
     f"Model: **{run_label(active)}** (change it in the sidebar's *Active run*). Every layer's output for one digit, "
     "in order: the encoder shrinks it to the code, the decoder grows it back to 28x28."

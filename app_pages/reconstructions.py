@@ -18,12 +18,7 @@ from ui.reconstructions import (
 from ui.resources import get_noisy_test_report, get_test_report
 
 st.title("Reconstructions")
-run = state.active_run()
-if run is None:
-    st.info("No trained model yet. Train one on the Train page, then come back to compare the test images with "
-            "their reconstructions.")  # fmt: skip
-    st.page_link("app_pages/train.py", label="Go to the Train page", icon=":material/monitoring:")
-    st.stop()
+run = state.active_run_or_stop("come back to compare the test images with their reconstructions")
 
 header = st.container()  # Above the toolbar, but written once the toolbar has chosen which report to measure.
 view = controls_ui(run)

@@ -22,16 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.inference import OUTPUT_IMAGE
 from core import events
 from core.jobs import JobRunner
 from core.presets import preset
 
-OUTPUT_IMAGE = """() => {
-    const images = Array.from(document.querySelectorAll('[data-testid="stImage"]'));
-    const output = images.find(image => image.innerText.includes('Model output'));
-    const picture = output && output.querySelector('img');
-    return picture ? picture.src : null;
-}"""
 PER_PAGE = 16  # The Reconstructions grid's default page size.
 
 

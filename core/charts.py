@@ -116,21 +116,7 @@ def class_error_figure(
         )
     )
     if class_floors is not None:
-        figure.add_trace(
-            go.Scatter(
-                x=digits,
-                y=list(class_floors),
-                mode="markers",
-                marker={
-                    "symbol": "line-ew-open",
-                    "size": 30,
-                    "color": FLOOR_COLOR,
-                    "line": {"width": 3, "color": FLOOR_COLOR},
-                },
-                name="floor (perfect reconstruction)",
-                hovertemplate=f"digit %{{x}}<br>floor {label} %{{y:.4f}}<extra></extra>",
-            )
-        )
+        figure.add_trace(_digit_floor_marks(class_floors, label, width=30))
     figure.update_layout(
         title={"text": f"Mean {label} per digit"},
         xaxis={"title": "digit", "type": "category"},  # Digits are classes, not a number line.
@@ -299,21 +285,7 @@ def digit_errors_figure(
             )
         )
     if digit_floors is not None:
-        figure.add_trace(
-            go.Scatter(
-                x=digits,
-                y=list(digit_floors),
-                mode="markers",
-                marker={
-                    "symbol": "line-ew-open",
-                    "size": 40,
-                    "color": FLOOR_COLOR,
-                    "line": {"width": 3, "color": FLOOR_COLOR},
-                },  # fmt: skip
-                name="floor (perfect reconstruction)",
-                hovertemplate=f"digit %{{x}}<br>floor {label} %{{y:.4f}}<extra></extra>",
-            )
-        )
+        figure.add_trace(_digit_floor_marks(digit_floors, label, width=40))
     figure.update_layout(
         title={"text": f"Mean {label} per digit"},
         barmode="group",
@@ -324,3 +296,20 @@ def digit_errors_figure(
         legend={"orientation": "h", "yanchor": "top", "y": -0.15, "xanchor": "left", "x": 0},
     )
     return figure
+
+
+def _digit_floor_marks(floors: Sequence[float], label: str, width: int) -> go.Scatter:
+    """Each digit's floor (the error of a perfect reconstruction) as a short line across its bar or bars."""
+    return go.Scatter(
+        x=[str(digit) for digit in range(10)],
+        y=list(floors),
+        mode="markers",
+        marker={
+            "symbol": "line-ew-open",
+            "size": width,
+            "color": FLOOR_COLOR,
+            "line": {"width": 3, "color": FLOOR_COLOR},
+        },
+        name="floor (perfect reconstruction)",
+        hovertemplate=f"digit %{{x}}<br>floor {label} %{{y:.4f}}<extra></extra>",
+    )

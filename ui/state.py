@@ -79,3 +79,13 @@ def active_run() -> RunInfo | None:
     runs = usable_runs()
     run_id = st.session_state.get(ACTIVE_RUN_KEY)
     return next((run for run in runs if run.run_id == run_id), runs[0] if runs else None)
+
+
+def active_run_or_stop(then: str) -> RunInfo:
+    """The active run; without one, says how to get one (`then`: what the page would do with it) and stops the page."""
+    run = active_run()
+    if run is None:
+        st.info(f"No trained model yet. Train one on the Train page, then {then}.")
+        st.page_link("app_pages/train.py", label="Train a model", icon=":material/monitoring:")
+        st.stop()
+    return run
