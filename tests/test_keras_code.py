@@ -203,6 +203,7 @@ def mnist_npz(verified_mnist: Any, tmp_path: Any) -> Any:
     return path
 
 
+@pytest.mark.slow  # It trains: a Keras process per spec, 12 to 18 s each.
 @pytest.mark.parametrize("name", ["seed-fast", "denoising", "output-padding", "added-layer"])
 def test_training_script_trains_the_spec_for_one_small_epoch(
     keras: ModuleType, name: str, mnist_npz: Any, tmp_path: Any
