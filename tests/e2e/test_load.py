@@ -8,6 +8,7 @@ with a log free of fatal errors. Bounded: 8 sessions of 3 actions each, on 127.0
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -23,7 +24,10 @@ def test_eight_sessions_browse_and_draw_while_the_default_job_trains(served: Ser
     stop_every_job(served.runs_dir)  # Earlier tests' jobs: this one must train, not wait in the queue.
     runner, job_id = train_meanwhile(served.runs_dir)
     try:
-        times = asyncio.run(run_sessions(served.url, SESSIONS, ACTIONS, chromium_path, CHROMIUM_FLAGS))
+        # On a thread of its own: the session's synchronous Playwright runs an event loop on this one.
+        with ThreadPoolExecutor(max_workers=1) as thread:
+            sessions = run_sessions(served.url, SESSIONS, ACTIONS, chromium_path, CHROMIUM_FLAGS)
+            times = thread.submit(asyncio.run, sessions).result()
         assert runner.snapshot(job_id).active, "the job stopped while the sessions worked"
     finally:
         stop_every_job(served.runs_dir)
