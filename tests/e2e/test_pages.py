@@ -13,7 +13,7 @@ PAGES = [
     ("reconstructions", "Sort by error"),  # The shipped pretrained run is the active one on a new store.
     ("draw", "Draw a digit on the canvas"),
     ("explorer", "One layer up close"),
-    ("compare", "Comparing needs at least two trained runs"),  # A new store has only the shipped run.
+    ("compare", "Compare runs"),  # Its title: what follows depends on the runs earlier tests left in the store.
     ("transposed", "The scatter, one input value at a time"),
 ]
 
