@@ -7,7 +7,7 @@ from pathlib import Path
 
 from core import runs
 from core.spec import ExperimentSpec
-from tests.e2e.conftest import assert_no_exception, screenshot, wait_for_app
+from tests.e2e.conftest import assert_no_exception, screenshot, serve, wait_for_app
 
 
 def shipped_run() -> runs.RunInfo:
@@ -31,16 +31,21 @@ def load_spec(page: object, path: Path) -> None:
     expander.locator('input[type="file"]').set_input_files(str(path))
 
 
-def test_a_spec_downloaded_from_the_train_page_loads_back_as_the_draft(
-    server: str, page: object, tmp_path: Path
-) -> None:
+def test_a_spec_downloaded_from_the_train_page_loads_back_as_the_draft(page: object, tmp_path: Path) -> None:
+    # A server of its own over an empty store, so the shipped run is the only one to export: other tests' runs
+    # (and their training jobs, which redraw the page) would crowd the picker.
+    with serve(tmp_path / "runs", tmp_path / "server.log") as served:
+        export_and_import(served.url, page, tmp_path)
+
+
+def export_and_import(server: str, page: object, tmp_path: Path) -> None:
     run = shipped_run()
     page.goto(f"{server}/train")
     main = page.locator('[data-testid="stMain"]')
     main.get_by_text("Export a run").first.wait_for()
     export = main.locator('[data-testid="stExpander"]', has_text="Export a run")
     export.locator("summary").click()
-    export.locator('[data-testid="stSelectbox"]').click()  # Other tests' runs may come first in the list.
+    export.locator('[data-testid="stSelectbox"]').click()
     page.get_by_role("option", name=f"{run.name} ({run.run_id})", exact=True).click()
     main.locator('[data-testid="stDownloadButton"]', has_text="Spec (JSON)").first.wait_for()
 

@@ -68,7 +68,7 @@ def test_a_job_keeps_training_while_the_server_restarts(tmp_path: Path, page: ob
     with serve(runs_dir, tmp_path / "first-server.log", stop_jobs=False) as first:
         page.goto(first.url)
         wait_for_app(page)
-        small_job(page, epochs=25)
+        small_job(page, epochs=80)  # Long enough to outlive the first server and train on under the second.
         page.get_by_role("button", name="Start training").click()
         page.wait_for_function(f"() => ({CHART_POINTS})() >= 5", timeout=240_000)
         first.process.send_signal(signal.SIGINT)  # What Ctrl-C of `make run` sends.
@@ -85,7 +85,7 @@ def test_a_job_keeps_training_while_the_server_restarts(tmp_path: Path, page: ob
         before = chart_points(page)
         page.wait_for_function(f"() => ({CHART_POINTS})() > {before}")  # Live again: new batches arrive.
         screenshot(page, "restart-1-reattached")
-        page.get_by_text("Completed 25 epochs. Test loss").wait_for(timeout=240_000)
+        page.get_by_text("Completed 80 epochs. Test loss").wait_for(timeout=400_000)
         assert_no_exception(page)
         screenshot(page, "restart-2-completed")
     assert "Fatal Python error" not in first.log() + second.log()
