@@ -159,10 +159,7 @@ def grid_png(
                 f"Invalid value for argument `{name}`. Expected {count} images, as many as `originals`. "
                 f"Received {length}."
             )
-    if titles is not None and len(titles) != count:
-        raise ValueError(
-            f"Invalid value for argument `titles`. Expected {count} titles, one per image. Received {len(titles)}."
-        )
+    _check_titles(titles, count)
     if columns < 1:
         raise ValueError(f"Invalid value for argument `columns`. Expected a positive integer. Received {columns}.")
 
@@ -256,10 +253,7 @@ def comparison_png(
                 f"Invalid value for argument `reconstructions`. Expected {count} images for {name!r}, as many as "
                 f"`originals`. Received {len(outputs)}."
             )
-    if titles is not None and len(titles) != count:
-        raise ValueError(
-            f"Invalid value for argument `titles`. Expected {count} titles, one per image. Received {len(titles)}."
-        )
+    _check_titles(titles, count)
     labels = ["Original", *(name if len(name) <= 22 else f"{name[:21]}…" for name in names)]
     rows = [originals, *reconstructions]
     width, height = grid_size(count, len(rows), count, titles is not None)
@@ -277,3 +271,11 @@ def comparison_png(
         x = _MARGIN + _LABEL_WIDTH + column * (side + _IMAGE_GAP)
         texts.append((x + side / 2, images_top - 4, title, {"ha": "center", "va": "bottom"}))
     return _render_png(canvas, texts)
+
+
+def _check_titles(titles: Sequence[str] | None, count: int) -> None:
+    """Refuses titles that are not one per image (none at all is fine)."""
+    if titles is not None and len(titles) != count:
+        raise ValueError(
+            f"Invalid value for argument `titles`. Expected {count} titles, one per image. Received {len(titles)}."
+        )
