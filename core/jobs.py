@@ -40,14 +40,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from core import runs
 from core.backends import DEFAULT_BACKEND, check_backend, default_backend
 from core.events import EventReader, EventWriter
 from core.mnist import split_validation
 from core.spec import TRAIN_IMAGES, ExperimentSpec, SpecError
-from core.text import describe_exit
+from core.text import describe_exit, portable_paths
 from core.validation import validate
 
 ACTIVE_STATUSES = ("preparing", "running", "stopping")
@@ -237,17 +237,32 @@ def supervise(path: Path) -> int:
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, lambda received, frame: request_stop(path))
     command = [sys.executable, "-m", "core.training", str(path)]
-    with open(path / WORKER_LOG, "ab") as log:
-        worker = subprocess.Popen(command, cwd=runs.PROJECT_ROOT, env=_worker_environment(path),
-                                  stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    worker = subprocess.Popen(command, cwd=runs.PROJECT_ROOT, env=_worker_environment(path),
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
     with contextlib.suppress(OSError, ValueError):
         runs.update_summary(path, worker=runs.process_identity(worker.pid))
+    _relay_log(worker.stdout, path)
     code = worker.wait()
     with contextlib.suppress(OSError, ValueError):
         if runs.read_summary(path).get("status") in ("running", "queued"):
             _record_crash(path, code)
     schedule(path.parent)
     return 0
+
+
+def _relay_log(output: IO[bytes], path: Path) -> None:
+    """Appends the worker's output to its log line by line, naming no directory of this machine.
+
+    Tracebacks and Python's fault handler print absolute paths; the log is one of the run's files, and a run's
+    files must be safe to share.
+    """
+    root = path.parent.resolve()
+    with open(path / WORKER_LOG, "ab") as log:
+        for line in output:
+            text = portable_paths(line.decode(errors="replace"), runs.PROJECT_ROOT, root)
+            with contextlib.suppress(OSError):  # A full disk must not stop the worker: it blocks on a full pipe.
+                log.write(text.encode())
+                log.flush()
 
 
 def _record_crash(path: Path, code: int) -> None:

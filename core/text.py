@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import sysconfig
+from pathlib import Path
 
 
 def plural(count: int, noun: str) -> str:
@@ -20,3 +23,21 @@ def describe_exit(code: int | None) -> str:
         except ValueError:
             return f"killed by signal {-code}"
     return f"exit code {code}"
+
+
+def portable_paths(text: str, project_root: Path, runs_dir: Path | None = None) -> str:
+    """`text` with no directory of this machine in it, so that a run's files can travel.
+
+    The project's files are named as the project names them ("core/training.py"), Python's own and installed
+    libraries "<stdlib>/..." and "<purelib>/...", the run store "<runs>/..." and the home directory "~/".
+    """
+    prefixes = {str(project_root): ""}
+    prefixes.update({sysconfig.get_paths()[key]: f"<{key}>/" for key in ("stdlib", "platstdlib", "purelib", "platlib")})
+    if runs_dir is not None:
+        prefixes[str(runs_dir)] = "<runs>/"
+    home = str(Path.home())
+    if home not in ("", os.sep):
+        prefixes[home] = "~/"
+    for prefix in sorted(prefixes, key=len, reverse=True):  # The longest first: site-packages inside the project.
+        text = text.replace(prefix + os.sep, prefixes[prefix])
+    return text

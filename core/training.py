@@ -34,7 +34,7 @@ from core.model import build_model
 from core.noise import noisy_test_images
 from core.spec import ExperimentSpec, SpecError
 from core.tensorboard_logs import tensorboard_logs
-from core.text import plural
+from core.text import plural, portable_paths
 
 PREVIEW_IMAGES = 8  # The first test digits, shown with their reconstructions after each epoch.
 STOP_FILE = "stop"  # Its presence in a run directory asks the worker training it to stop.
@@ -272,22 +272,8 @@ def _finish(path: Path, events: EventWriter, status: str, message: str, metrics:
 
 
 def portable_traceback() -> str:
-    """The last frames of the exception being handled, with no absolute path of this machine in them.
-
-    Files are named as the project names them ("core/training.py"), and Python's own and installed libraries as
-    "<stdlib>/..." and "<purelib>/...", so that a run's files carry no directory of the machine they ran on.
-    """
-    import sysconfig
-
-    text = traceback.format_exc(limit=5)
-    prefixes = {str(runs.PROJECT_ROOT): ""}
-    prefixes.update({sysconfig.get_paths()[key]: f"<{key}>/" for key in ("stdlib", "platstdlib", "purelib", "platlib")})
-    home = str(Path.home())
-    if home not in ("", os.sep):
-        prefixes[home] = "~/"
-    for prefix in sorted(prefixes, key=len, reverse=True):  # The longest first: site-packages inside the project.
-        text = text.replace(prefix + os.sep, prefixes[prefix])
-    return text
+    """The last frames of the exception being handled, with no absolute path of this machine in them."""
+    return portable_paths(traceback.format_exc(limit=5), runs.PROJECT_ROOT)
 
 
 def _explain(error: Exception, spec: ExperimentSpec | None) -> str:

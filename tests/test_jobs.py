@@ -281,8 +281,13 @@ def test_a_killed_worker_fails_its_run_with_the_reason_and_the_next_job_complete
     assert snapshot.events[-1]["kind"] == "end"
     run = runs.load_run(doomed, runs_dir)
     assert run.status == "failed" and run.summary["message"] == snapshot.message
-    if number == signal.SIGSEGV:  # Python's fault handler left the stack in the worker's log.
-        assert "Fatal Python error: Segmentation fault" in (path / jobs.WORKER_LOG).read_text()
+    if number == signal.SIGSEGV:  # Python's fault handler left the stack in the worker's log...
+        log = (path / jobs.WORKER_LOG).read_text()
+        assert "Fatal Python error: Segmentation fault" in log
+        # ... naming files as the project does, and no directory of this machine: a run's files travel.
+        assert 'File "core/training.py"' in log, log
+        for directory in (runs.PROJECT_ROOT, Path(sys.prefix), Path.home(), runs_dir):
+            assert f"{directory}{os.sep}" not in log, directory
     assert runner.join(following, timeout=240).status == "completed"
 
 
