@@ -108,18 +108,28 @@ def submit(
     Raises:
         SpecError: if the spec, `limit` or `backend` is invalid, or leaves no image for training or validation.
     """
-    backend = default_backend() if backend is None else check_backend(backend)
-    validate(spec, backend)
-    check_limit(limit)
-    images = min(limit or TRAIN_IMAGES, TRAIN_IMAGES)
-    train_part, validation_part = split_validation(range(images), spec.training.validation_split)
-    settings = {"limit": limit, "backend": backend, "train_images": len(train_part),
-                "validation_images": len(validation_part)}  # fmt: skip
+    settings = run_settings(spec, limit, backend)
     path = runs.create_run(spec, runs_dir, settings=settings, status="queued",
                            summary={"message": "Waiting for a free place in the queue."})  # fmt: skip
     if start:
         schedule(Path(runs_dir))
     return path
+
+
+def run_settings(spec: ExperimentSpec, limit: int | None, backend: str | None = None) -> dict[str, Any]:
+    """How a job of `spec` trains beyond its spec, as its `config.json` stores it: the image limit, the backend and
+    the sizes of the training and validation parts. A sweep's Ray trials write the same settings.
+
+    Raises:
+        SpecError: if the spec, `limit` or `backend` is invalid, or leaves no image for training or validation.
+    """
+    backend = default_backend() if backend is None else check_backend(backend)
+    validate(spec, backend)
+    check_limit(limit)
+    images = min(limit or TRAIN_IMAGES, TRAIN_IMAGES)
+    train_part, validation_part = split_validation(range(images), spec.training.validation_split)
+    return {"limit": limit, "backend": backend, "train_images": len(train_part),
+            "validation_images": len(validation_part)}  # fmt: skip
 
 
 def max_parallel(runs_dir: Path | str) -> int:
