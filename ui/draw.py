@@ -11,10 +11,30 @@ from core.inference import InferenceError, denoise
 from core.mnist import scale
 from core.pixels import enlarge
 from core.runs import RunInfo, RunStoreError
-from ui import canvas
+from ui import canvas, state
 from ui.resources import get_mnist, get_model
+from ui.sidebar import run_label
 
 PIXEL_SIZE = 5  # Screen pixels per MNIST pixel in the four panels: 28 -> 140.
+
+
+def denoiser_by_default() -> None:
+    """Until the user picks a run, the page draws with the best denoiser there is, so noise is cleaned up at once.
+
+    It becomes the active run of every page, and the whole script runs again so that the sidebar's picker shows it.
+    """
+    if state.activate_a_denoiser() is not None:
+        st.rerun(scope="app")
+
+
+def model_caption_ui(run: RunInfo) -> None:
+    """Which model draws, and why when the page picked it."""
+    why = (
+        ", the best denoiser here, picked so that noise on your drawing is cleaned up"
+        if state.denoiser_was_picked(run)
+        else ""
+    )
+    st.caption(f"Model: **{run_label(run)}**{why} (change it in the sidebar's *Active run*).")
 
 
 # A fragment: a stroke or a noise setting reruns only this function, not the sidebar and the rest of the page.

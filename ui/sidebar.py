@@ -218,7 +218,7 @@ def run_picker_ui() -> None:
     def picked() -> None:
         # A browser that has not yet drawn the new picker may send the old one's value: ignore that one.
         if key == _picker_key():
-            st.session_state[state.ACTIVE_RUN_KEY] = st.session_state[key]
+            state.choose_run(st.session_state[key])
 
     st.selectbox("Active run", list(labels), index=list(labels).index(active.run_id), format_func=labels.get,
                  key=key, on_change=picked, help="The model the Reconstructions and Draw pages use.")  # fmt: skip

@@ -18,6 +18,8 @@ from core.spec import ExperimentSpec, TrainingSpec
 DEFAULT_PRESET = "seed"
 SPEC_KEY = "studio_spec"
 ACTIVE_RUN_KEY = "studio_active_run"  # The source of truth; the sidebar's run picker shows it.
+ACTIVE_RUN_CHOSEN_KEY = "studio_active_run_chosen"  # True once the user picks a run or trains one.
+DENOISER_PICKED_KEY = "studio_denoiser_picked"  # The run the Draw page made active because it is a denoiser.
 PICKER_VERSION_KEY = "studio_run_picker_version"  # Bumped when a page, not the picker, changes the active run.
 LIMIT_KEY = "sidebar_limit"
 BACKEND_KEY = "sidebar_backend"
@@ -64,14 +66,67 @@ def usable_runs() -> list[RunInfo]:
     return [run for run in list_runs(default_runs_dir()) if run.has_model and run.status != "damaged"]
 
 
-def activate_run(run_id: str) -> None:
+def activate_run(run_id: str, chosen: bool = True) -> None:
     """Makes `run_id` the active run, and the run picker show it from its next drawing on.
 
     The picker gets a new widget key: the browser may still hold the old picker's value and send it with the
     next rerun (say, a click on another page right after training ends), which would otherwise win.
+
+    Args:
+        run_id: the run to make active.
+        chosen: whether the user chose it (a run they trained); a default the studio picks is not chosen, and
+            gives way to the Draw page's denoiser (`activate_a_denoiser`).
     """
     st.session_state[ACTIVE_RUN_KEY] = run_id
     st.session_state[PICKER_VERSION_KEY] = st.session_state.get(PICKER_VERSION_KEY, 0) + 1
+    if chosen:
+        choose_run(run_id)
+
+
+def choose_run(run_id: str) -> None:
+    """Makes `run_id` the active run as the user's own choice (the sidebar's picker calls it)."""
+    st.session_state[ACTIVE_RUN_KEY] = run_id
+    st.session_state[ACTIVE_RUN_CHOSEN_KEY] = True
+
+
+def best_denoiser(runs: list[RunInfo]) -> RunInfo | None:
+    """The denoiser among `runs` with the lowest binary cross-entropy on noisy test inputs, or None if none is.
+
+    Runs trained with another loss, or without that figure yet (still training), come after those with it, in
+    their order in `runs`.
+    """
+    denoisers = [run for run in runs if run.is_denoiser]
+
+    def noisy_test_loss(run: RunInfo) -> float:
+        value = run.summary.get("test_noisy_loss")
+        comparable = run.spec is not None and run.spec.training.loss == "binary_crossentropy"
+        return float(value) if comparable and isinstance(value, (int, float)) else float("inf")
+
+    return min(denoisers, key=noisy_test_loss, default=None)  # `min` keeps the first of equal runs.
+
+
+def activate_a_denoiser() -> RunInfo | None:
+    """Makes the best denoiser the active run, unless the user has chosen a run or the active run is a denoiser.
+
+    The Draw page calls it, so that noise on a first drawing is cleaned up at once.
+
+    Returns:
+        The denoiser made active, or None if the active run stays as it was.
+    """
+    active = active_run()
+    if st.session_state.get(ACTIVE_RUN_CHOSEN_KEY) or active is None or active.is_denoiser:
+        return None
+    denoiser = best_denoiser(usable_runs())
+    if denoiser is None:
+        return None
+    activate_run(denoiser.run_id, chosen=False)
+    st.session_state[DENOISER_PICKED_KEY] = denoiser.run_id
+    return denoiser
+
+
+def denoiser_was_picked(run: RunInfo) -> bool:
+    """Whether `run` is active because the Draw page picked it as the best denoiser."""
+    return st.session_state.get(DENOISER_PICKED_KEY) == run.run_id and not st.session_state.get(ACTIVE_RUN_CHOSEN_KEY)
 
 
 def active_run() -> RunInfo | None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 from pathlib import Path
 
@@ -11,10 +13,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import runs
+from core.presets import preset
+from core.spec import NoiseSpec
 from tests.drawings import SEVEN, drawing
-from tests.ui.conftest import open_page
+from tests.ui.conftest import DASHBOARD, active_run_picker, open_page
 from tests.workers import KILLED, killed_during_next_request, wait_until_gone
-from ui import canvas
+from ui import canvas, state
 from ui.resources import get_inference_worker
 
 PAGE = "app_pages/draw.py"
@@ -34,8 +38,15 @@ def _fake_canvas(monkeypatch: pytest.MonkeyPatch, pixels: np.ndarray | None) -> 
     return calls
 
 
-def _open(app: AppTest) -> AppTest:
-    return open_page(app, PAGE)
+def _open(app: AppTest, run_id: str | None = None) -> AppTest:
+    """Opens the Draw page; with `run_id`, that run is picked in the sidebar first, as a user would."""
+    if run_id is None:
+        return open_page(app, PAGE)
+    app.run()
+    active_run_picker(app).set_value(run_id).run()
+    app.switch_page(PAGE).run()
+    assert not app.exception, [exception.value for exception in app.exception]
+    return app
 
 
 def _image_captions(app: AppTest) -> list[str]:
@@ -67,7 +78,7 @@ def test_a_drawing_is_shown_noisy_reconstructed_and_scored(
     trained_app: AppTest, trained_run_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = _fake_canvas(monkeypatch, drawing(SEVEN))
-    _open(trained_app)
+    _open(trained_app, trained_run_id)
     assert _image_captions(trained_app) == PANELS
     metrics = {metric.label: metric.value for metric in trained_app.metric}
     assert float(metrics["Binary cross-entropy"]) > 0
@@ -79,9 +90,11 @@ def test_a_drawing_is_shown_noisy_reconstructed_and_scored(
 
 
 @pytest.mark.parametrize("kind", ["gaussian", "salt_pepper", "block", "none"])
-def test_every_noise_kind_runs(trained_app: AppTest, monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+def test_every_noise_kind_runs(
+    trained_app: AppTest, trained_run_id: str, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
     _fake_canvas(monkeypatch, drawing(SEVEN))
-    _open(trained_app)
+    _open(trained_app, trained_run_id)  # Picked in the sidebar: the page keeps it, though it is no denoiser.
     assert trained_app.selectbox(key="draw_noise_kind").value == "none"  # The trained run had no noise.
     trained_app.selectbox(key="draw_noise_kind").set_value(kind).run()
     if kind != "none":  # Without noise the amount and seed are disabled, as they mean nothing.
@@ -162,3 +175,79 @@ def test_a_worker_that_died_between_strokes_is_replaced_unseen(
     assert not trained_app.exception and not trained_app.error
     assert _image_captions(trained_app) == PANELS
     assert worker.pid not in (None, killed)
+
+
+# --- A denoiser by default ---------------------------------------------------------------------------------
+
+WORSE_DENOISER, BEST_DENOISER = "20000101-000001-worse-denoiser", "20000101-000002-best-denoiser"
+
+
+@pytest.fixture
+def denoisers_app(trained_runs_dir: Path, trained_run_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The dashboard over a store with the trained run (the newest) and two older copies of it relabelled as
+    denoisers (Gaussian noise 0.4) with different noisy test losses; no shipped runs."""
+    store = tmp_path / "denoiser-runs"
+    shutil.copytree(trained_runs_dir / trained_run_id, store / trained_run_id)
+    for run_id, noisy_test_loss in ((WORSE_DENOISER, 0.12), (BEST_DENOISER, 0.10)):
+        path = store / run_id
+        shutil.copytree(trained_runs_dir / trained_run_id, path)
+        config = json.loads((path / "config.json").read_text())
+        config["spec"]["training"]["noise"] = {"kind": "gaussian", "amount": 0.4}
+        (path / "config.json").write_text(json.dumps(config))
+        runs.update_summary(path, run_id=run_id, name=run_id[16:], test_noisy_loss=noisy_test_loss)
+    monkeypatch.setenv("STUDIO_RUNS_DIR", str(store))
+    monkeypatch.setattr(runs, "PRETRAINED_DIR", tmp_path / "no-pretrained")
+    return AppTest.from_file(DASHBOARD, default_timeout=60)
+
+
+def test_the_best_denoiser_draws_until_the_user_picks_a_run(
+    denoisers_app: AppTest, trained_run_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fake_canvas(monkeypatch, drawing(SEVEN))
+    denoisers_app.run()
+    assert active_run_picker(denoisers_app).value == trained_run_id  # The newest run, elsewhere.
+    denoisers_app.switch_page(PAGE).run()
+    assert not denoisers_app.exception
+    assert active_run_picker(denoisers_app).value == BEST_DENOISER  # The sidebar says so too.
+    assert any("the best denoiser here, picked" in caption.value for caption in denoisers_app.caption)
+    # Its own noise, so the first drawing is noisy and cleaned up, scored against the run's noisy test loss.
+    assert denoisers_app.selectbox(key="draw_noise_kind").value == "gaussian"
+    assert denoisers_app.slider(key="draw_noise_amount").value == 0.4
+    assert _image_captions(denoisers_app) == PANELS
+    assert denoisers_app.metric[0].delta.endswith(" vs noisy test mean")
+
+    active_run_picker(denoisers_app).set_value(trained_run_id).run()  # The user can still pick any run.
+    assert active_run_picker(denoisers_app).value == trained_run_id
+    assert not any("picked" in caption.value for caption in denoisers_app.caption)
+    denoisers_app.switch_page("app_pages/home.py").run()
+    denoisers_app.switch_page(PAGE).run()
+    assert active_run_picker(denoisers_app).value == trained_run_id
+
+
+def test_a_run_picked_before_drawing_is_kept(denoisers_app: AppTest, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_canvas(monkeypatch, drawing(SEVEN))
+    _open(denoisers_app, WORSE_DENOISER)
+    assert active_run_picker(denoisers_app).value == WORSE_DENOISER
+    assert not any("picked" in caption.value for caption in denoisers_app.caption)
+
+
+def _run(run_id: str, noise: str = "gaussian", loss: str = "binary_crossentropy", **summary: float) -> runs.RunInfo:
+    spec = preset("denoising").with_training(noise=NoiseSpec(noise, 0.4 if noise != "none" else 0.0), loss=loss)
+    return runs.RunInfo(run_id, Path(run_id), "completed", run_id, summary, spec)
+
+
+@pytest.mark.parametrize(
+    ("candidates", "best"),
+    [
+        ([], None),
+        ([_run("plain", "none", test_noisy_loss=0.05)], None),  # A figure without noise is no denoiser's.
+        ([_run("a", test_noisy_loss=0.09), _run("b", test_noisy_loss=0.08)], "b"),
+        ([_run("training"), _run("done", test_noisy_loss=0.2)], "done"),  # No figure yet: after those with one.
+        ([_run("mse", loss="mse", test_noisy_loss=0.01), _run("bce", test_noisy_loss=0.08)], "bce"),
+        ([_run("first"), _run("second")], "first"),  # Equals keep their order: newest first, then shipped.
+        ([_run("salt", "salt_pepper", test_noisy_loss=0.07), _run("gauss", test_noisy_loss=0.08)], "salt"),
+    ],
+)
+def test_the_best_denoiser_has_the_lowest_noisy_test_bce(candidates: list[runs.RunInfo], best: str | None) -> None:
+    chosen = state.best_denoiser(candidates)
+    assert (chosen.run_id if chosen else None) == best
