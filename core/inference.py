@@ -1,5 +1,5 @@
-"""Using a trained model: reconstructions, per-image errors, one digit denoised, rankings, feature maps and layer
-weights, and the inference worker.
+"""Using a trained model: reconstructions, per-image errors, one digit denoised, rankings, feature maps, layer
+weights, codes (encode and decode), and the inference worker.
 
 Images here are scaled float32 arrays of shape (n, 28, 28, 1) in [0, 1] (see `core.mnist.scale`).
 
@@ -55,9 +55,94 @@ def reconstruct(model: Any, images: np.ndarray, batch_size: int = BATCH_SIZE) ->
         images = images[..., np.newaxis]
     if isinstance(model, RemoteModel):
         return model(images, batch_size=batch_size)
+    if len(images) == 0:
+        return np.zeros_like(images)
+    return _in_chunks(model, images, batch_size)
+
+
+def _in_chunks(model: Any, inputs: np.ndarray, batch_size: int) -> np.ndarray:
+    # A Keras model's compiled prediction step (see `reconstruct`), `batch_size` inputs at a time, as float32.
     predict = getattr(model, "predict_on_batch", None) or (lambda chunk: model(chunk, training=False))
-    chunks = [np.asarray(predict(images[start : start + batch_size])) for start in range(0, len(images), batch_size)]
-    return np.concatenate(chunks) if chunks else np.zeros_like(images)
+    chunks = [np.asarray(predict(inputs[start : start + batch_size])) for start in range(0, len(inputs), batch_size)]
+    return np.concatenate(chunks).astype(np.float32, copy=False)
+
+
+def encode(model: Any, images: np.ndarray, batch_size: int = BATCH_SIZE, halves: Any = None) -> np.ndarray:
+    """The codes of `images`: the encoder's output, the bottleneck the decoder rebuilds each image from.
+
+    Args:
+        model: a `RemoteModel`, whose worker encodes, or a `keras.Model` (see `core.model.latent_models`).
+        images: (n, 28, 28, 1) or (n, 28, 28) values in [0, 1], n >= 1.
+        batch_size: the images per model call.
+        halves: for a `keras.Model`, its (encoder, decoder) from `core.model.latent_models`, to reuse.
+
+    Returns:
+        float32 (n, height, width, channels): (n, 22, 22, 8) for the `seed` preset.
+
+    Raises:
+        ValueError: for no images, or images of another shape.
+        RunStoreError: (a `ModelFileError`) for a remote model whose file is missing or damaged.
+        InferenceError: for a remote model whose worker stopped or failed, or a model with no bottleneck to cut at.
+    """
+    images = _check_images(images)
+    if isinstance(model, RemoteModel):
+        return model.encode(images, batch_size=batch_size)
+    encoder, _ = halves if halves is not None else _latent_models(model)
+    return _in_chunks(encoder, images, batch_size)
+
+
+def decode(model: Any, codes: np.ndarray, batch_size: int = BATCH_SIZE, halves: Any = None) -> np.ndarray:
+    """The decoder's output for `codes`, as `encode` gives them: decode(encode(x)) is the model's output for x.
+
+    Args:
+        model: a `RemoteModel`, whose worker decodes, or a `keras.Model` (see `core.model.latent_models`).
+        codes: (n, height, width, channels), the shape of the model's code, n >= 1.
+        batch_size: the codes per model call.
+        halves: for a `keras.Model`, its (encoder, decoder) from `core.model.latent_models`, to reuse.
+
+    Returns:
+        float32 (n, 28, 28, 1) in [0, 1] for a sigmoid output layer.
+
+    Raises:
+        ValueError: for no codes, or codes whose shape is not the model's code shape.
+        RunStoreError: (a `ModelFileError`) for a remote model whose file is missing or damaged.
+        InferenceError: for a remote model whose worker stopped or failed (codes of another shape included).
+    """
+    codes = np.asarray(codes, dtype=np.float32)
+    if codes.ndim != 4 or len(codes) == 0:
+        raise ValueError(
+            "Invalid shape for argument `codes`. Expected (n, height, width, channels) with n >= 1. "
+            f"Received shape={codes.shape}."
+        )
+    if isinstance(model, RemoteModel):
+        return model.decode(codes, batch_size=batch_size)
+    _, decoder = halves if halves is not None else _latent_models(model)
+    expected = tuple(decoder.input_shape[1:])
+    if codes.shape[1:] != expected:
+        raise ValueError(
+            f"Invalid shape for argument `codes`. Expected (n, {', '.join(map(str, expected))}), this model's code "
+            f"shape. Received shape={codes.shape}."
+        )
+    return _in_chunks(decoder, codes, batch_size)
+
+
+def _latent_models(model: Any) -> Any:
+    from core.model import latent_models
+
+    return latent_models(model)
+
+
+def _check_images(images: np.ndarray) -> np.ndarray:
+    # (n, 28, 28) or (n, 28, 28, 1) with n >= 1, as float32 (n, 28, 28, 1).
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim == 3:
+        images = images[..., np.newaxis]
+    if images.ndim != 4 or images.shape[1:] != INPUT_SHAPE or len(images) == 0:
+        raise ValueError(
+            "Invalid shape for argument `images`. Expected (n, 28, 28, 1) or (n, 28, 28) with n >= 1. "
+            f"Received shape={images.shape}."
+        )
+    return images
 
 
 def per_image_errors(targets: np.ndarray, reconstructions: np.ndarray) -> dict[str, np.ndarray]:
@@ -448,12 +533,7 @@ class InferenceWorker:
                 "Invalid shape for argument `images`. Expected (n, 28, 28, 1) or (n, 28, 28). "
                 f"Received shape={images.shape}."
             )
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(
-                "Invalid value for argument `batch_size`. Expected an integer >= 1. "
-                f"Received batch_size={batch_size!r}."
-            )
-        request = {"images": np.ascontiguousarray(images), "batch_size": batch_size}
+        request = {"images": np.ascontiguousarray(images), "batch_size": _check_batch_size(batch_size)}
         return self._request("reconstruct", _absolute(path), **request)
 
     def feature_maps(self, path: Path | str, image: np.ndarray) -> list[tuple[str, np.ndarray]]:
@@ -482,6 +562,34 @@ class InferenceWorker:
         if not isinstance(layer, str) or not layer:
             raise ValueError(f"Invalid value for argument `layer`. Expected a layer name. Received layer={layer!r}.")
         return self._request("weights", _absolute(path), layer=layer)
+
+    def encode(self, path: Path | str, images: np.ndarray, batch_size: int = BATCH_SIZE) -> np.ndarray:
+        """The codes of `images` through the encoder of the model saved at `path` (see `encode`).
+
+        Raises:
+            ValueError: for no images, images of another shape, or a batch size below 1.
+            ModelFileError: if there is no file at `path` or Keras cannot read it.
+            InferenceError: if the worker stopped, timed out or failed, or the model has no bottleneck to cut at.
+        """
+        request = {"images": np.ascontiguousarray(_check_images(images)), "batch_size": _check_batch_size(batch_size)}
+        return self._request("encode", _absolute(path), **request)
+
+    def decode(self, path: Path | str, codes: np.ndarray, batch_size: int = BATCH_SIZE) -> np.ndarray:
+        """The output of the decoder of the model saved at `path` for `codes` (see `decode`).
+
+        Raises:
+            ValueError: for codes that are not (n, height, width, channels), or a batch size below 1.
+            ModelFileError: if there is no file at `path` or Keras cannot read it.
+            InferenceError: if the worker stopped, timed out or failed, or the codes are not this model's shape.
+        """
+        codes = np.asarray(codes, dtype=np.float32)
+        if codes.ndim != 4 or len(codes) == 0:
+            raise ValueError(
+                "Invalid shape for argument `codes`. Expected (n, height, width, channels) with n >= 1. "
+                f"Received shape={codes.shape}."
+            )
+        request = {"codes": np.ascontiguousarray(codes), "batch_size": _check_batch_size(batch_size)}
+        return self._request("decode", _absolute(path), **request)
 
     def info(self) -> dict[str, Any]:
         """What the worker holds: {"pid": ..., "models": [paths, least recently used first], "loads": count}.
@@ -633,6 +741,16 @@ class RemoteModel:
         with self._naming_the_run():
             return self.worker.weights(self.path, layer)
 
+    def encode(self, images: np.ndarray, batch_size: int = BATCH_SIZE) -> np.ndarray:
+        """The codes of `images` (see `core.inference.encode`)."""
+        with self._naming_the_run():
+            return self.worker.encode(self.path, images, batch_size)
+
+    def decode(self, codes: np.ndarray, batch_size: int = BATCH_SIZE) -> np.ndarray:
+        """The decoder's output for `codes` (see `core.inference.decode`)."""
+        with self._naming_the_run():
+            return self.worker.decode(self.path, codes, batch_size)
+
     @contextlib.contextmanager
     def _naming_the_run(self) -> Iterator[None]:
         try:
@@ -643,6 +761,14 @@ class RemoteModel:
             else:
                 message = f"The model file of run {self.run.run_id!r} cannot be read: {error.reason}"
             raise ModelFileError(message, error.path, error.reason) from error
+
+
+def _check_batch_size(batch_size: int) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(
+            f"Invalid value for argument `batch_size`. Expected an integer >= 1. Received batch_size={batch_size!r}."
+        )
+    return batch_size
 
 
 def _absolute(path: Path | str) -> Path:

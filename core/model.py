@@ -7,6 +7,7 @@ from the two sub-models. Importing this module imports Keras (and TensorFlow): k
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers
 
 from core.spec import DTYPE_POLICIES, INPUT_SHAPE, ExperimentSpec, LayerSpec, TrainingSpec, layer_name
@@ -110,3 +111,59 @@ def feature_model(model: keras.Model) -> keras.Model:
         features = layer(features)
         outputs.append(features)
     return keras.Model(image, outputs, name="features")
+
+
+def latent_models(model: keras.Model) -> tuple[keras.Model, keras.Model]:
+    """The autoencoder cut at its bottleneck: (encoder: image -> code, decoder: code -> image).
+
+    A model built by `build_model` (or by the studio's exported Keras code) has both as its `encoder` and
+    `decoder` sub-models. A flat model, a Sequential or Functional chain whose layers are named as `core.spec`
+    names them, is cut after its last layer whose name starts with "encoder_": the decoder is rebuilt on a new
+    `code` input from the layers after it, sharing their weights. A cut through a model that is not a chain (say
+    one with a skip connection around the bottleneck) would not compute the model; one probe image through both
+    parts must give the model's own output, or the model is refused.
+
+    Raises:
+        ValueError: for a model with no bottleneck to cut at, or one whose cut does not compute the model.
+    """
+    names = [layer.name for layer in model.layers]
+    if "encoder" in names and "decoder" in names:
+        return model.get_layer("encoder"), model.get_layer("decoder")
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    encoder_positions = [position for position, layer in enumerate(layers) if layer.name.startswith("encoder_")]
+    last_encoder = encoder_positions[-1] if encoder_positions else -1
+    if last_encoder < 0 or last_encoder == len(layers) - 1:
+        raise ValueError(
+            "Invalid value for argument `model`. Expected an autoencoder with `encoder` and `decoder` sub-models, "
+            "or a chain of layers whose encoder layers are named 'encoder_1_...', 'encoder_2_...' and that has "
+            f"layers after them. Received a model with layers {names}."
+        )
+    try:
+        encoder, decoder = _cut(layers, last_encoder)
+        probe = keras.random.uniform((1, *INPUT_SHAPE), seed=0)
+        expected = keras.ops.convert_to_numpy(model(probe, training=False))
+        cut = keras.ops.convert_to_numpy(decoder(encoder(probe, training=False), training=False))
+        computes_the_model = expected.shape == cut.shape and np.allclose(expected, cut, atol=1e-5)
+    except Exception:  # A layer that takes several inputs (a merge) cannot be called on one: not a chain.
+        computes_the_model = False
+    if not computes_the_model:
+        raise ValueError(
+            "Invalid value for argument `model`. Expected a chain of layers, so that the layers up to the bottleneck "
+            f"({layers[last_encoder].name}) and those after it compute the model. Received a model whose layers, "
+            "called one after the other, give a different output: it branches or skips around them."
+        )
+    return encoder, decoder
+
+
+def _cut(layers: list[keras.layers.Layer], last_encoder: int) -> tuple[keras.Model, keras.Model]:
+    # The layers up to and including `last_encoder` on a new image input, and the rest on a new code input.
+    image = keras.Input(shape=INPUT_SHAPE, name="image")
+    features = image
+    for layer in layers[: last_encoder + 1]:
+        features = layer(features)
+    encoder = keras.Model(image, features, name="encoder")
+    code = keras.Input(shape=tuple(features.shape[1:]), name="code")
+    features = code
+    for layer in layers[last_encoder + 1 :]:
+        features = layer(features)
+    return encoder, keras.Model(code, features, name="decoder")

@@ -16,8 +16,12 @@ so a worker started early has it ready by the first request, then answers one re
         -> {"id": 8, "result": [(layer name, (height, width, channels) float32), ...]}
     {"id": 9, "operation": "weights", "path": ..., "layer": "decoder_2_conv2d_transpose"}
         -> {"id": 9, "result": LayerWeights(layer, type, kernel or None, bias or None)}
-    {"id": 10, "operation": "info"}
-        -> {"id": 10, "result": {"pid": ..., "models": [paths, least recently used first], "loads": ...}}
+    {"id": 10, "operation": "encode", "path": ..., "images": (n, 28, 28, 1) float32}
+        -> {"id": 10, "result": (n, height, width, channels) float32: the codes, the encoder's output}
+    {"id": 11, "operation": "decode", "path": ..., "codes": (n, height, width, channels) float32}
+        -> {"id": 11, "result": (n, 28, 28, 1) float32: the decoder's output}
+    {"id": 12, "operation": "info"}
+        -> {"id": 12, "result": {"pid": ..., "models": [paths, least recently used first], "loads": ...}}
 
 A request that fails answers {"id": ..., "error": kind, "message": ...}, where kind is "missing" (no model file),
 "unreadable" (Keras cannot load it) or "failed" (anything else); the worker carries on. It exits when the
@@ -40,6 +44,7 @@ from typing import Any
 from core import inference, runs
 
 CACHE_SIZE = 4  # Models kept loaded: the runs a user flips between in the sidebar.
+OPERATIONS = ("reconstruct", "feature_maps", "weights", "encode", "decode", "info")
 PARENT_CHECK_SECONDS = 2.0  # How often an idle worker checks that the process that started it is still there.
 
 
@@ -53,11 +58,12 @@ class RequestError(Exception):
 
 @dataclass
 class LoadedModel:
-    """A model loaded from one version of its file, with its feature model once one was asked for."""
+    """A model loaded from one version of its file, with its feature model and its two halves once asked for."""
 
     model: Any
     version: tuple[int, int]  # (st_mtime_ns, st_size) of the file it was loaded from.
     features: Any = None
+    halves: Any = None  # (encoder, decoder) from `core.model.latent_models`.
 
 
 def load_keras_model(path: str) -> Any:
@@ -157,11 +163,21 @@ def _answer(request: dict[str, Any], cache: ModelCache) -> Any:
         return inference.feature_maps(loaded.model, request["image"], features=loaded.features)
     if operation == "weights":
         return inference.layer_weights(cache.get(request["path"]).model, request["layer"])
+    if operation in ("encode", "decode"):
+        from core.model import latent_models
+
+        loaded = cache.get(request["path"])
+        if loaded.halves is None:
+            loaded.halves = latent_models(loaded.model)
+        batch_size = request.get("batch_size", inference.BATCH_SIZE)
+        if operation == "encode":
+            return inference.encode(loaded.model, request["images"], batch_size, halves=loaded.halves)
+        return inference.decode(loaded.model, request["codes"], batch_size, halves=loaded.halves)
     if operation == "info":
         return {"pid": os.getpid(), "models": cache.paths, "loads": cache.loads}
     raise RequestError(
         "failed",
-        "Invalid value for argument `operation`. Expected one of ['reconstruct', 'feature_maps', 'weights', 'info']. "
+        f"Invalid value for argument `operation`. Expected one of {list(OPERATIONS)}. "
         f"Received operation={operation!r}.",
     )
 
