@@ -255,7 +255,37 @@ def comparison_png(
             )
     _check_titles(titles, count)
     labels = ["Original", *(name if len(name) <= 22 else f"{name[:21]}…" for name in names)]
-    rows = [originals, *reconstructions]
+    return rows_png(labels, [originals, *reconstructions], titles)
+
+
+def rows_png(labels: Sequence[str], rows: Sequence[np.ndarray], titles: Sequence[str] | None = None) -> bytes:
+    """Rows of grey images, each row named on the left, with a short title above each column.
+
+    Args:
+        labels: each row's name, at most about 22 characters to fit the label column.
+        rows: one array of n images, (n, 28, 28) or (n, 28, 28, 1) in [0, 1], per label; all of the same length.
+        titles: one short text per column, drawn above the first row, or None.
+
+    Returns:
+        The PNG file's bytes, `grid_size(n, len(rows), n, titles is not None)` in size.
+
+    Raises:
+        ValueError: for no rows or no images, labels and rows of different lengths, rows of different lengths, or a
+            wrong number of titles.
+    """
+    count = len(rows[0]) if len(rows) else 0
+    if count == 0 or len(labels) != len(rows):
+        raise ValueError(
+            "Invalid value for argument `rows`. Expected at least one row of images and one label per row. "
+            f"Received {len(rows)} rows of {count} images and {len(labels)} labels."
+        )
+    for label, images in zip(labels, rows, strict=True):
+        if len(images) != count:
+            raise ValueError(
+                f"Invalid value for argument `rows`. Expected {count} images in row {label!r}, as many as in the "
+                f"first row. Received {len(images)}."
+            )
+    _check_titles(titles, count)
     width, height = grid_size(count, len(rows), count, titles is not None)
     canvas = np.ones((height, width, 3), dtype=np.float32)
     side = 28 * ZOOM

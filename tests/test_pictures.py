@@ -146,3 +146,34 @@ def test_comparison_png_refuses_inconsistent_arguments(reconstructions: list, na
     with pytest.raises(ValueError) as raised:
         pictures.comparison_png(np.zeros((3, 28, 28)), reconstructions, names)
     assert message in str(raised.value)
+
+
+def test_rows_png_draws_each_row_of_images_where_grid_size_places_it(
+    random_pairs: tuple[np.ndarray, np.ndarray],
+) -> None:
+    rows = [random_pairs[0][:5], random_pairs[1][:5]]
+    png = pictures.rows_png(["Decoded codes", "Blended pixels"], rows, titles=["A", "0.25", "0.50", "0.75", "B"])
+    assert pictures.png_size(png) == pictures.grid_size(5, 2, 5, titles=True)
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+    top = pictures._MARGIN + pictures._TITLE_HEIGHT
+    for row, images in enumerate(rows):
+        for column in range(5):
+            x = pictures._MARGIN + pictures._LABEL_WIDTH + column * (SIDE + pictures._IMAGE_GAP)
+            y = top + row * (SIDE + pictures._IMAGE_GAP)
+            expected = np.kron(images[column][..., 0], np.ones((pictures.ZOOM, pictures.ZOOM))) * 255
+            np.testing.assert_allclose(pixels[y : y + SIDE, x : x + SIDE], expected, atol=1.5)
+
+
+@pytest.mark.parametrize(
+    ("labels", "rows", "message"),
+    [
+        ([], [], "Received 0 rows of 0 images and 0 labels."),
+        (["a"], [np.zeros((0, 28, 28))], "Received 1 rows of 0 images and 1 labels."),
+        (["a", "b"], [np.zeros((3, 28, 28))], "Received 1 rows of 3 images and 2 labels."),
+        (["a", "b"], [np.zeros((3, 28, 28)), np.zeros((2, 28, 28))], "Expected 3 images in row 'b'"),
+    ],
+)
+def test_rows_png_refuses_rows_without_labels_or_of_different_lengths(labels: list, rows: list, message: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        pictures.rows_png(labels, rows)
+    assert message in str(raised.value)
