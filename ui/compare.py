@@ -27,6 +27,8 @@ from ui.resources import get_test_report, model_version
 from ui.sidebar import run_label
 
 SAMPLE_DIGITS = 8
+PICKER_KEY = "compare_runs"
+ADD_KEY = "compare_add_run"  # A run another page asked to add to the comparison (the Sweeps page's best trial).
 
 
 @dataclass(frozen=True)
@@ -60,9 +62,15 @@ def picker_ui(runs: list[RunInfo]) -> list[RunInfo]:
     labels = {run.run_id: run_label(run) for run in runs}
     repeated = {label for label in labels.values() if list(labels.values()).count(label) > 1}
     labels = {run_id: f"{label} · {run_id}" if label in repeated else label for run_id, label in labels.items()}
+    added = st.session_state.pop(ADD_KEY, None)
+    if added in labels:  # Put first, beside the runs picked before (or the newest), up to the limit.
+        earlier = [run_id for run_id in st.session_state.get(PICKER_KEY, list(labels)[:MIN_RUNS]) if run_id in labels]
+        st.session_state[PICKER_KEY] = [added, *[run_id for run_id in earlier if run_id != added]][:MAX_RUNS]
+    # A default beside a value set through session state would make Streamlit warn on the page.
+    default = None if PICKER_KEY in st.session_state else list(labels)[:MIN_RUNS]
     picked = st.multiselect(
-        "Runs to compare", list(labels), default=list(labels)[:MIN_RUNS], format_func=labels.get,
-        max_selections=MAX_RUNS, key="compare_runs", placeholder="Pick 2 to 4 runs",
+        "Runs to compare", list(labels), default=default, format_func=labels.get,
+        max_selections=MAX_RUNS, key=PICKER_KEY, placeholder="Pick 2 to 4 runs",
         help="Runs with a trained model, newest first, then the ones shipped with the studio.",
     )  # fmt: skip
     by_id = {run.run_id: run for run in runs}
