@@ -1,4 +1,4 @@
-"""Home: what the studio does, the active model, and where to go next."""
+"""Home: what the studio does, the architecture's shape flow, the active model on a few test digits, and where next."""
 
 import streamlit as st
 
@@ -6,6 +6,7 @@ from core.shapes import describe_shape
 from core.spec import SpecError
 from core.validation import check_shapes
 from ui import state
+from ui.home import sample_digits_ui, shape_flow_ui
 
 st.title("Conv2DTranspose Autoencoder Studio")
 st.markdown(
@@ -29,6 +30,7 @@ with architecture, st.container(border=True):
         )
     except SpecError as error:
         st.error(f"The current architecture is invalid: {error}")
+    shape_flow_ui(spec)
     st.page_link("app_pages/build.py", label="Edit the architecture", icon=":material/account_tree:")
     st.page_link("app_pages/train.py", label="Train it", icon=":material/monitoring:")
 with model, st.container(border=True):
@@ -47,5 +49,9 @@ with model, st.container(border=True):
             f"**{run.name}** · {run.status} · {params:,} parameters · "
             f"{run.summary.get('epochs_completed', 0)} epochs" + (" · denoiser" if run.is_denoiser else "")
         )
+        digits = st.container()  # Filled last: the model's first call may wait for the worker to start.
         st.page_link("app_pages/reconstructions.py", label="Browse its reconstructions", icon=":material/grid_view:")
         st.page_link("app_pages/draw.py", label="Draw a digit and denoise it", icon=":material/draw:")
+if run is not None:
+    with digits:
+        sample_digits_ui(run)
