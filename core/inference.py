@@ -423,6 +423,57 @@ def layer_weights(model: Any, layer: str) -> LayerWeights:
     )
 
 
+@dataclass(frozen=True)
+class ModelInspection:
+    """What a loaded model is, as plain data: what `core.model_import` checks before a model becomes a run.
+
+    Attributes:
+        input_shapes: each input's shape, batch first (None where any size is taken): ((None, 28, 28, 1),).
+        output_shapes: each output's shape, likewise.
+        params: the number of weights, trainable or not.
+        layers: (name, Keras class name) of every layer in order, the layers of nested models in their place.
+        feature_layers: (name, output shape without the batch) of each layer `feature_maps` would show, or None
+            for a model `core.model.feature_model` cannot read (one without the "encoder" and "decoder" parts).
+    """
+
+    input_shapes: tuple[tuple[int | None, ...], ...]
+    output_shapes: tuple[tuple[int | None, ...], ...]
+    params: int
+    layers: tuple[tuple[str, str], ...]
+    feature_layers: tuple[tuple[str, tuple[int | None, ...]], ...] | None
+
+
+def inspect_model(model: Any) -> ModelInspection:
+    """The shapes, parameter count and layers of a loaded `keras.Model` (imports Keras, so only in a worker)."""
+    from core.model import feature_model
+
+    try:
+        shown = [*model.get_layer("encoder").layers[1:], *model.get_layer("decoder").layers[1:]]
+        outputs = feature_model(model).outputs
+        feature_layers = tuple(
+            (layer.name, tuple(output.shape[1:])) for layer, output in zip(shown, outputs, strict=True)
+        )
+    except Exception:  # Not our encoder-decoder layout: the Layer explorer cannot read it, and says so.
+        feature_layers = None
+    return ModelInspection(
+        input_shapes=tuple(tuple(tensor.shape) for tensor in model.inputs),
+        output_shapes=tuple(tuple(tensor.shape) for tensor in model.outputs),
+        params=int(model.count_params()),
+        layers=tuple(_layers(model)),
+        feature_layers=feature_layers,
+    )
+
+
+def _layers(model: Any) -> Iterator[tuple[str, str]]:
+    for layer in model.layers:
+        if type(layer).__name__ == "InputLayer":
+            continue
+        if hasattr(layer, "layers"):  # A nested model, such as the studio's encoder and decoder.
+            yield from _layers(layer)
+        else:
+            yield layer.name, type(layer).__name__
+
+
 # --- The inference worker's client ---------------------------------------------------------------------------
 
 
@@ -562,6 +613,15 @@ class InferenceWorker:
         if not isinstance(layer, str) or not layer:
             raise ValueError(f"Invalid value for argument `layer`. Expected a layer name. Received layer={layer!r}.")
         return self._request("weights", _absolute(path), layer=layer)
+
+    def inspect(self, path: Path | str) -> ModelInspection:
+        """Loads the model saved at `path` (with Keras' safe mode, as every load) and says what it is, uncached.
+
+        Raises:
+            ModelFileError: if there is no file at `path` or Keras cannot read it; `reason` says why.
+            InferenceError: if the worker stopped, timed out or failed.
+        """
+        return self._request("inspect", _absolute(path))
 
     def encode(self, path: Path | str, images: np.ndarray, batch_size: int = BATCH_SIZE) -> np.ndarray:
         """The codes of `images` through the encoder of the model saved at `path` (see `encode`).

@@ -6,7 +6,9 @@
     runs/<run-id>/summary.json    status, final metrics, timings, library versions (rewritten atomically)
     runs/<run-id>/events.jsonl    a training job's events, appended by its worker (see `core.jobs`)
 
-A run is created "queued" when a job is submitted and becomes "running" when a worker takes it. Runs shipped
+A run is created "queued" when a job is submitted and becomes "running" when a worker takes it. A model uploaded
+from elsewhere becomes an "imported" run (`register_imported_run`): its model file, a config that names the file it
+came from instead of a spec, and a summary; it has no history. Runs shipped
 with the studio live in `pretrained/` and are read-only. A damaged run is listed as damaged and never hides the
 others; a run left "running" by processes that are all gone is reported as "interrupted". Summaries are changed
 under a lock, so two processes (a training worker and a rename in the dashboard) never lose each other's update.
@@ -45,11 +47,13 @@ def default_runs_dir() -> Path:
 DEFAULT_RUNS_DIR = default_runs_dir()
 PRETRAINED_DIR = PROJECT_ROOT / "pretrained"
 
-STATUSES = ("queued", "running", "completed", "stopped", "failed", "interrupted", "damaged")
+STATUSES = ("queued", "running", "completed", "stopped", "failed", "interrupted", "imported", "damaged")
 MAX_JSON_BYTES = 1_000_000  # A config or summary larger than this was not written by the studio.
 # The largest model a spec allows (12 layers of 1024 3x3 filters a part) holds about 450 MB of float32 weights.
 MAX_MODEL_BYTES = 1_000_000_000
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")  # \Z, not $, which would let a trailing newline in.
+STAGING_PREFIX = ".import-"  # A model being imported waits in a hidden directory, which no listing takes for a run.
+STALE_STAGING_SECONDS = 3600  # A staging directory this old was left by a server that died mid-import.
 
 
 class RunStoreError(ValueError):
@@ -109,6 +113,12 @@ class RunInfo:
     @property
     def created_at(self) -> str:
         return self.summary.get("created_at", "")
+
+    @property
+    def imported_from(self) -> str | None:
+        """The name of the file an imported run's model was uploaded as; None for a run trained here."""
+        name = self.summary.get("imported_from") if self.status == "imported" else None
+        return name if isinstance(name, str) else None
 
     @property
     def note(self) -> str:
@@ -275,6 +285,78 @@ def save_model(path: Path, model: Any) -> None:
         temporary.unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def staging_directory(runs_dir: Path | str = DEFAULT_RUNS_DIR) -> Iterator[Path]:
+    """A new hidden directory in the store for a model being imported, removed with what is left in it at the end.
+
+    Its name starts with a dot, so no listing takes it for a run, and it lies on the store's file system, so a
+    checked model moves into its run by a rename. Staging directories over an hour old, left by a server that died
+    mid-import, are removed first.
+    """
+    root = Path(runs_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    now = datetime.now(UTC).timestamp()
+    for stale in root.glob(f"{STAGING_PREFIX}*"):
+        with contextlib.suppress(OSError):
+            if stale.is_dir() and not stale.is_symlink() and now - stale.stat().st_mtime > STALE_STAGING_SECONDS:
+                shutil.rmtree(stale)
+    path = Path(tempfile.mkdtemp(dir=root, prefix=STAGING_PREFIX))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)  # Gone already once its run is registered.
+
+
+def register_imported_run(
+    staging: Path, name: str, imported: dict[str, Any], summary: dict[str, Any] | None = None
+) -> Path:
+    """Makes the checked model in `staging` (a `staging_directory` holding `model.keras`) a run of its store.
+
+    The run's config records where the model came from (`imported`) and has no spec; its summary has the status
+    "imported". The files are written in the staging directory, which then takes the new run's place by a rename,
+    so no reader ever sees half an imported run.
+
+    Args:
+        staging: the staging directory, in the store the run joins.
+        name: the run's display name, 1 to 64 characters.
+        imported: what the config records of the import: at least the uploaded file's name as "file_name".
+        summary: extra fields for the summary (the parameter count, the shapes).
+
+    Returns:
+        The new run's directory.
+
+    Raises:
+        RunStoreError: for a staging directory without `model.keras`, a name of the wrong length, or an `imported`
+            without a file name.
+    """
+    if not (staging / "model.keras").is_file():
+        raise RunStoreError(f"Nothing to import: {staging.name} holds no model.keras.")
+    if not isinstance(name, str) or not 1 <= len(name) <= 64:
+        raise RunStoreError(f"Invalid run name {name!r}. Expected 1 to 64 characters.")
+    if not isinstance(imported.get("file_name"), str):
+        raise RunStoreError("Invalid value for argument `imported`. Expected the uploaded file's name as file_name.")
+    root = staging.parent
+    write_json_atomic(staging / "config.json", {"spec": None, "settings": {}, "imported": imported})
+    while True:  # Claimed as `create_run` claims an id; the rename then replaces the empty claimed directory.
+        run_id = new_run_id(name, root)
+        path = root / run_id
+        try:
+            path.mkdir()
+            break
+        except FileExistsError:
+            continue
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    first = {"run_id": run_id, "name": name, "status": "imported", "created_at": now, **(summary or {})}
+    first["imported_from"] = imported["file_name"]
+    try:
+        write_json_atomic(staging / "summary.json", first)
+        os.replace(staging, path)
+    except BaseException:
+        path.rmdir()
+        raise
+    return path
+
+
 # --- Reading -----------------------------------------------------------------------------------------------
 
 
@@ -349,7 +431,8 @@ def read_run(path: Path, read_only: bool = False) -> RunInfo:
     try:
         summary = _read_json(path / "summary.json")
         config = _read_json(path / "config.json")
-        spec = ExperimentSpec.from_dict(config["spec"])
+        # An imported model comes without a spec; any other run without one is damaged.
+        spec = None if _imported(config) else ExperimentSpec.from_dict(config["spec"])
     except (OSError, ValueError, KeyError, TypeError, RecursionError) as error:  # RecursionError: deep nesting.
         problem = f"{type(error).__name__}: {error}" if not isinstance(error, SpecError) else str(error)
         return RunInfo(run_id, path, "damaged", run_id, read_only=read_only, problem=problem)
@@ -360,6 +443,10 @@ def read_run(path: Path, read_only: bool = False) -> RunInfo:
     if status == "running" and not owner_alive(summary):
         status = "interrupted"
     return RunInfo(run_id, path, status, str(summary.get("name", run_id)), summary, spec, read_only)
+
+
+def _imported(config: dict[str, Any]) -> bool:
+    return config.get("spec") is None and isinstance(config.get("imported"), dict)
 
 
 def list_runs(runs_dir: Path | str = DEFAULT_RUNS_DIR, include_pretrained: bool = True) -> list[RunInfo]:

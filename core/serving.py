@@ -20,8 +20,12 @@ so a worker started early has it ready by the first request, then answers one re
         -> {"id": 10, "result": (n, height, width, channels) float32: the codes, the encoder's output}
     {"id": 11, "operation": "decode", "path": ..., "codes": (n, height, width, channels) float32}
         -> {"id": 11, "result": (n, 28, 28, 1) float32: the decoder's output}
-    {"id": 12, "operation": "info"}
-        -> {"id": 12, "result": {"pid": ..., "models": [paths, least recently used first], "loads": ...}}
+    {"id": 12, "operation": "inspect", "path": "/abs/store/.import-x/model.keras"}
+        -> {"id": 12, "result": ModelInspection(input_shapes, output_shapes, params, layers, feature_layers)}
+    {"id": 13, "operation": "info"}
+        -> {"id": 13, "result": {"pid": ..., "models": [paths, least recently used first], "loads": ...}}
+
+"inspect" loads a model being imported (`core.model_import`) and leaves it out of the cache: it moves into its run.
 
 A request that fails answers {"id": ..., "error": kind, "message": ...}, where kind is "missing" (no model file),
 "unreadable" (Keras cannot load it) or "failed" (anything else); the worker carries on. It exits when the
@@ -44,7 +48,7 @@ from typing import Any
 from core import inference, runs
 
 CACHE_SIZE = 4  # Models kept loaded: the runs a user flips between in the sidebar.
-OPERATIONS = ("reconstruct", "feature_maps", "weights", "encode", "decode", "info")
+OPERATIONS = ("reconstruct", "feature_maps", "weights", "encode", "decode", "inspect", "info")
 PARENT_CHECK_SECONDS = 2.0  # How often an idle worker checks that the process that started it is still there.
 
 
@@ -173,6 +177,10 @@ def _answer(request: dict[str, Any], cache: ModelCache) -> Any:
         if operation == "encode":
             return inference.encode(loaded.model, request["images"], batch_size, halves=loaded.halves)
         return inference.decode(loaded.model, request["codes"], batch_size, halves=loaded.halves)
+    if operation == "inspect":
+        if not os.path.isfile(request["path"]):
+            raise RequestError("missing", f"No model file at {request['path']}.")
+        return inference.inspect_model(load_keras_model(request["path"]))
     if operation == "info":
         return {"pid": os.getpid(), "models": cache.paths, "loads": cache.loads}
     raise RequestError(

@@ -428,5 +428,5 @@ def test_an_unknown_operation_is_answered_with_an_error() -> None:
         "id": 3,
         "error": "failed",
         "message": "Invalid value for argument `operation`. Expected one of ['reconstruct', 'feature_maps', 'weights', "
-        "'encode', 'decode', 'info']. Received operation='fog'.",
+        "'encode', 'decode', 'inspect', 'info']. Received operation='fog'.",
     }
