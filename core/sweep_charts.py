@@ -12,11 +12,13 @@ from typing import Any
 
 import pandas  # noqa: F401 - Plotly looks pandas up in sys.modules; a half-imported one from another thread breaks it.
 import plotly.graph_objects as go
+from plotly.colors import qualitative
 
 from core.events import read_events
 from core.sweep import SweepInfo, TrialRow
 from core.training_chart import LOSS_NAMES, bin_means, smooth
 
+COLORS = qualitative.Plotly  # One colour per trial, for its batch loss line and its validation points alike.
 MAX_POINTS_PER_TRIAL = 300  # Batch points per trial on the overlaid chart: many trials stay light to redraw.
 
 
@@ -53,18 +55,20 @@ def curves_figure(info: SweepInfo, curves: dict[int, list[dict[str, Any]]], heig
         steps = next((int(event.get("steps_per_epoch") or 1) for event in events if event["kind"] == "start"), 1)
         batches = [event for event in events if event["kind"] == "batch" and math.isfinite(event["loss"])]
         epochs = [event for event in events if event["kind"] == "epoch"]
-        group = f"trial-{number}"
+        group, color = f"trial-{number}", COLORS[(number - 1) % len(COLORS)]
         if batches:
             x = [(event["epoch"] - 1) + event["step"] / steps for event in batches]
             y = smooth([event["loss"] for event in batches])
             figure.add_trace(go.Scatter(x=bin_means(x, MAX_POINTS_PER_TRIAL), y=bin_means(y, MAX_POINTS_PER_TRIAL),
-                                        name=label, legendgroup=group, mode="lines", line={"width": 1.5},
+                                        name=label, legendgroup=group, mode="lines",
+                                        line={"width": 1.5, "color": color},
                                         opacity=0.6 if row.status == "early stopped" else 1.0))  # fmt: skip
         validation = [(event["epoch"], event.get("val_loss")) for event in epochs if event.get("val_loss") is not None]
         if validation:
             figure.add_trace(go.Scatter(x=[epoch for epoch, _ in validation], y=[value for _, value in validation],
                                         name=f"{label} (validation)", legendgroup=group, showlegend=False,
-                                        mode="markers", marker={"size": 7, "symbol": "circle-open"}))  # fmt: skip
+                                        mode="markers",
+                                        marker={"size": 8, "symbol": "circle-open", "color": color}))  # fmt: skip
         if row.early_stopped_at is not None and validation:
             stop_value = dict(validation).get(row.early_stopped_at, validation[-1][1])
             figure.add_trace(go.Scatter(x=[row.early_stopped_at], y=[stop_value], mode="markers+text",

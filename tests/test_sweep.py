@@ -352,18 +352,21 @@ def ray_head() -> Iterator[str]:
         yield address
     finally:
         group = os.getpgid(head.pid)
-        os.killpg(group, signal.SIGTERM)  # The head and every process it started: raylet, GCS, workers.
-        deadline = time.monotonic() + 30
+        os.killpg(group, signal.SIGTERM)  # The head and every process it started: GCS, raylet, workers.
+        try:
+            head.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(group, signal.SIGKILL)
+            head.wait(timeout=30)
+        deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             try:
                 os.killpg(group, 0)
             except ProcessLookupError:
                 break
-            head.poll()
-            time.sleep(0.5)
+            time.sleep(0.2)
         else:
             os.killpg(group, signal.SIGKILL)
-        head.wait(timeout=30)
         log.close()
         shutil.rmtree(temporary, ignore_errors=True)
 

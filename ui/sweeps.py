@@ -126,7 +126,7 @@ def picker_ui() -> SweepInfo | None:
     if not sweeps:
         return None
     ids = [info.sweep_id for info in sweeps]
-    labels = {info.sweep_id: f"{info.definition.name} · {info.sweep_id} · {info.status}" for info in sweeps}
+    labels = {info.sweep_id: f"{info.definition.name} · {info.sweep_id}" for info in sweeps}  # Its status is below.
     picked = st.session_state.get(SWEEP_KEY)
     index = ids.index(picked) if picked in ids else 0
     sweep_id = st.selectbox("Sweep", ids, index=index, format_func=labels.get, key=f"sweeps_picker_{picked}")
