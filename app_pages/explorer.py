@@ -15,6 +15,13 @@ st.caption(
     "in order: the encoder shrinks it to the code, the decoder grows it back to 28x28."
 )
 
+if not active.summary.get("explorable", True):  # An imported model of another layout (`core.model_import`).
+    st.info(
+        f"{active.name} was imported from `{active.imported_from}` and is not built as the studio's models are: "
+        "the explorer shows an `encoder` and a `decoder` part, and this model has none. Reconstructions and Draw "
+        "work with it; pick a trained run in the sidebar to look inside one."
+    )
+    st.stop()
 image, description = explorer.input_ui()
 if image is None:
     st.info(description)

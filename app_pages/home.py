@@ -44,10 +44,11 @@ with model, st.container(border=True):
             help="Binary cross-entropy on the 10,000 MNIST test images. A perfect reconstruction scores 0.0581, "
             "because the targets are grey, not binary.",
         )
-        params = run.summary.get("params")
+        params, epochs = run.summary.get("params"), run.summary.get("epochs_completed", 0)
+        trained = f"from `{run.imported_from}`" if run.imported_from else f"{epochs} epochs"
         st.write(
-            f"**{run.name}** · {run.status} · {params:,} parameters · "
-            f"{run.summary.get('epochs_completed', 0)} epochs" + (" · denoiser" if run.is_denoiser else "")
+            f"**{run.name}** · {run.status} · {params:,} parameters · {trained}"
+            + (" · denoiser" if run.is_denoiser else "")
         )
         digits = st.container()  # Filled last: the model's first call may wait for the worker to start.
         st.page_link("app_pages/reconstructions.py", label="Browse its reconstructions", icon=":material/grid_view:")

@@ -31,7 +31,8 @@ class Export:
 
 
 def run_exports(run: RunInfo) -> list[Export]:
-    """The files `run` can export now: the model once one is saved; the spec and script for a readable spec."""
+    """The files `run` can export now: the model once one is saved; the spec and script for a readable spec; the
+    history for a run trained here."""
     exports = []
     if run.has_model:
         exports.append(Export("model", "Model (.keras)", f"{run.run_id}-model.keras", "application/zip"))
@@ -40,7 +41,8 @@ def run_exports(run: RunInfo) -> list[Export]:
             Export("spec", "Spec (JSON)", f"{run.run_id}-spec.json", "application/json"),
             Export("script", "Keras script (.py)", f"{run.run_id}-train.py", "text/x-python"),
         ]
-    exports.append(Export("history", "History (CSV)", f"{run.run_id}-history.csv", "text/csv"))
+    if (run.path / "history.jsonl").exists():  # Every run trained here has one; an imported model has none.
+        exports.append(Export("history", "History (CSV)", f"{run.run_id}-history.csv", "text/csv"))
     return exports
 
 

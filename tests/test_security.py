@@ -18,7 +18,9 @@ import pytest
 
 from core import jobs, runs
 from core.keras_code import keras_code
+from core.model_import import MAX_UPLOAD_BYTES
 from core.presets import PRESETS, preset
+from core.spec import MAX_SPEC_BYTES
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 CONFIG = tomllib.loads((REPOSITORY_ROOT / ".streamlit" / "config.toml").read_text())
@@ -38,13 +40,17 @@ def test_xsrf_protection_stays_on() -> None:
 
 def test_uploads_are_limited_and_checked_again_in_our_code() -> None:
     assert 1 <= CONFIG["server"]["maxUploadSize"] <= 10  # Megabytes; Streamlit's default is 200.
-    # The config's limit is the first check. The one uploader, the sidebar's spec JSON, reads the file through
-    # `spec_from_upload`, which refuses more than a spec's 1 MB before decoding or parsing it.
+    # The config's limit is the first check, and each uploader's file is checked again in our code: the spec JSON
+    # by `spec_from_upload` (a spec's 1 MB, before decoding or parsing it), the model by `import_model` (the
+    # config's limit, in Streamlit's megabytes of 2**20 bytes, before writing it anywhere).
     uploaders = [
         path.relative_to(REPOSITORY_ROOT).as_posix() for path in SERVER_CODE if "file_uploader" in path.read_text()
     ]
-    assert uploaders == ["ui/sidebar.py"]
+    assert uploaders == ["ui/model_import.py", "ui/sidebar.py"]
     assert "spec_from_upload(uploaded.getvalue())" in (REPOSITORY_ROOT / "ui" / "sidebar.py").read_text()
+    assert "import_model(uploaded.getvalue()," in (REPOSITORY_ROOT / "ui" / "model_import.py").read_text()
+    assert CONFIG["server"]["maxUploadSize"] * 2**20 == MAX_UPLOAD_BYTES
+    assert MAX_SPEC_BYTES <= 2**20  # The spec uploader asks the browser for 1 MB at most.
 
 
 def test_the_existing_settings_are_kept() -> None:

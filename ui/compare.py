@@ -83,6 +83,9 @@ def loss_curves_ui(runs: list[RunInfo], names: list[str]) -> None:
     st.plotly_chart(loss_curves_figure(curves), key="compare_loss_chart", config={"displaylogo": False})
     if len({curve.loss_name for curve in curves}) > 1:
         st.caption("These runs trained with different losses, so their curves are in different units.")
+    imported = [name for run, name in zip(runs, names, strict=True) if run.imported_from]
+    if imported:
+        st.caption(f"Imported models have no training history, so no curve: {', '.join(imported)}.")
 
 
 def tables_ui(runs: list[RunInfo]) -> None:

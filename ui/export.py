@@ -28,7 +28,10 @@ def export_ui(runs: list[RunInfo]) -> None:
                                key=f"train_export_{export.kind}")  # fmt: skip
     if not run.has_model:
         st.caption(f"This run has no saved model yet (status: {run.status}).")
-    st.caption(
-        "The script rebuilds and trains the same model with plain Keras: `python "
-        f"{run.run_id}-train.py --help` lists its options (a local MNIST file, fewer epochs or images, saving)."
-    )
+    if run.imported_from:
+        st.caption(f"This run was imported from `{run.imported_from}`: it has its model only, no spec or history.")
+    elif run.spec is not None:
+        st.caption(
+            "The script rebuilds and trains the same model with plain Keras: `python "
+            f"{run.run_id}-train.py --help` lists its options (a local MNIST file, fewer epochs or images, saving)."
+        )

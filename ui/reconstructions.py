@@ -107,7 +107,8 @@ def header_ui(run: RunInfo, report: TestSetReport, noisy: bool) -> None:
     """Which model this is, and how far its test loss is above the floor a perfect reconstruction scores."""
     floor, bce = test_floor("binary_crossentropy"), float(report.bce.mean())
     epochs = run.summary.get("epochs_completed", 0)
-    parts = [f"**{run.name}**", run.status, f"{epochs} epoch{'s' * (epochs != 1)}"]
+    trained = f"from `{run.imported_from}`" if run.imported_from else f"{epochs} epoch{'s' * (epochs != 1)}"
+    parts = [f"**{run.name}**", run.status, trained]
     parts += ["shipped pretrained"] * run.read_only + ["denoiser"] * run.is_denoiser
     inputs = " on noisy inputs" if noisy else ""
     st.markdown(" · ".join(parts) + f" · test BCE{inputs} **{bce:.4f}** (floor {floor:.4f}, +{bce - floor:.4f}) · "

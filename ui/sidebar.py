@@ -26,6 +26,7 @@ from core.spec import (
     validate_training,
 )
 from ui import state
+from ui.model_import import model_import_ui
 
 PRESET_KEY = "sidebar_preset"
 _TRAINING_KEYS = {
@@ -112,7 +113,7 @@ def _check_fits_the_widgets(training: TrainingSpec) -> None:
 def spec_upload_ui() -> None:
     """A spec JSON file (as a run's *Spec (JSON)* download) that replaces the architecture and training settings."""
     uploaded = st.file_uploader(
-        "Load a spec (JSON)", type="json", key=UPLOAD_KEY, on_change=_load_uploaded_spec,
+        "Load a spec (JSON)", type="json", key=UPLOAD_KEY, on_change=_load_uploaded_spec, max_upload_size=1,
         help="A spec saved from a run (Train page, Export a run) restores its architecture and training settings.",
     )  # fmt: skip
     result = st.session_state.get(UPLOAD_RESULT_KEY)
@@ -237,6 +238,8 @@ def sidebar_ui() -> None:
         st.caption(PRESET_DESCRIPTIONS[name])
         with st.expander("Load a spec", icon=":material/upload_file:"):
             spec_upload_ui()
+        with st.expander("Import a model", icon=":material/deployed_code:"):
+            model_import_ui()
         with st.expander("Training settings", expanded=False):
             training = training_ui()
         try:
