@@ -71,7 +71,11 @@ def drive_local(path: Path, definition: SweepDefinition, runs_dir: Path, state: 
     if scheduler is not None:
         replay_done_trials(scheduler, path, runs_dir)
     pending = pending_trials(path, definition, runs_dir)
-    active: dict[int, _ActiveTrial] = {}
+    # A trial still queued or training from before (its driver was killed, say) is followed, not run again.
+    latest = sweep_runs(path.name, runs_dir)
+    active = {trial.index: _ActiveTrial(trial, latest[trial.index].path) for trial in pending
+              if trial.index in latest and latest[trial.index].status in ("queued", "running")}  # fmt: skip
+    pending = [trial for trial in pending if trial.index not in active]
     limit = definition.time_limit_seconds
     remaining = None if limit is None else limit - float(state.get("elapsed_seconds") or 0.0)
     deadline = None if remaining is None else time.monotonic() + remaining
