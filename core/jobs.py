@@ -180,7 +180,9 @@ def schedule(runs_dir: Path | str) -> list[str]:
     started = []
     with queue_lock(root):
         summaries = _summaries(root)
-        busy = sum(summary.get("status") == "running" and runs.owner_alive(summary) for _, summary in summaries)
+        # A sweep's Ray trial is a running run too, but it trains on Ray's resources, not in one of the queue's places.
+        busy = sum(summary.get("status") == "running" and runs.owner_alive(summary) and summary.get("executor") != "ray"
+                   for _, summary in summaries)  # fmt: skip
         queued = sorted((item for item in summaries if item[1].get("status") == "queued"), key=_queued_order)
         for path, _ in queued[: max(0, max_parallel(root) - busy)]:
             _launch(path)

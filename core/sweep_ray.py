@@ -167,7 +167,7 @@ def run_trial(config: dict[str, Any]) -> None:
     trial = plan_trials(definition, checked=False)[int(config["trial"])]
     settings = run_settings(trial.spec, definition.limit, os.environ.get("KERAS_BACKEND") or None)
     run_path = runs.create_run(trial.spec, runs_dir, settings=settings, status="running",
-                               summary={"message": "Starting on Ray."})  # fmt: skip
+                               summary={"message": "Starting on Ray.", "executor": "ray"})  # fmt: skip
     tag_trial_run(run_path, sweep_dir.name, trial)
     record_trial(sweep_dir, trial.index, run_id=run_path.name, early_stopped_at=None)
     from core.training import train_run  # Keras, in this Ray worker process only.

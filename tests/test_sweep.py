@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from core import runs, sweep
+from core import jobs, runs, sweep
 from core.asha import AsyncSuccessiveHalving
 from core.jobs import JobRunner
 from core.spec import ExperimentSpec, conv2d, conv2d_transpose
@@ -391,3 +391,16 @@ def sweep_events(run: runs.RunInfo) -> list[dict]:
     from core.events import read_events
 
     return read_events(run.path)
+
+
+@pytest.mark.parametrize(("executor", "starts"), [("ray", True), (None, False)])
+def test_a_ray_trial_takes_no_place_in_the_local_queue(
+    runs_dir: Path, monkeypatch: pytest.MonkeyPatch, executor: str | None, starts: bool
+) -> None:
+    launched: list[str] = []
+    monkeypatch.setattr(jobs, "_launch", lambda path: launched.append(path.name))
+    # A run training in this (live) process: a Ray trial, or a local job.
+    runs.create_run(TINY, runs_dir, status="running", summary={"executor": executor} if executor else {})
+    queued = jobs.submit(TINY, 600, runs_dir, start=False)
+    assert jobs.schedule(runs_dir) == ([queued.name] if starts else [])
+    assert launched == ([queued.name] if starts else [])
