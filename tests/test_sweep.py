@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -162,7 +163,7 @@ def test_a_bad_definition_gets_a_clear_error(changes: dict, message: str) -> Non
 def test_the_cli_refuses_a_bad_definition_in_one_line(tmp_path: Path, runs_dir: Path) -> None:
     path = tmp_path / "sweep.json"
     path.write_text(json.dumps({**DESIGNED, "trials": 0}))
-    result = subprocess.run([str(REPOSITORY_ROOT / ".venv/bin/python"), "-m", "core.sweep", "--runs-dir",
+    result = subprocess.run([sys.executable, "-m", "core.sweep", "--runs-dir",
                              str(runs_dir), "start", str(path)], capture_output=True, text=True, cwd=REPOSITORY_ROOT,
                             timeout=60)  # fmt: skip
     assert result.returncode == 2
@@ -338,7 +339,7 @@ def ray_head() -> Iterator[str]:
     pytest.importorskip("ray.tune")
     port = free_port()
     temporary = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # Ray's socket paths must stay short.
-    command = [str(REPOSITORY_ROOT / ".venv/bin/ray"), "start", "--head", "--port", str(port), "--node-ip-address",
+    command = [str(Path(sys.executable).parent / "ray"), "start", "--head", "--port", str(port), "--node-ip-address",
                "127.0.0.1", "--include-dashboard=false", "--num-cpus", "2", "--temp-dir", temporary,
                "--block"]  # fmt: skip
     log = open(Path(temporary) / "head.log", "wb")  # noqa: SIM115 - closed in the teardown below.
