@@ -4,8 +4,10 @@ the job queue, and opens the best one on the Reconstructions page."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import expect
 
 from core import sweep
@@ -17,9 +19,20 @@ TRACE_NAMES = """(key) => {
 }"""
 
 
-def test_define_a_two_trial_sweep_watch_it_finish_and_open_the_best(tmp_path: Path, page: object) -> None:
-    store = tmp_path / "runs"
-    store.mkdir()
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Path]:
+    """The test's run store; a sweep still running at the end (a failed test) is stopped, as its driver outlives
+    the server by design."""
+    path = tmp_path / "runs"
+    path.mkdir()
+    yield path
+    for info in sweep.list_sweeps(path):
+        if info.active:
+            sweep.stop_sweep(info.sweep_id, path)
+            sweep.wait_for_sweep(info.sweep_id, path, timeout=120)
+
+
+def test_define_a_two_trial_sweep_watch_it_finish_and_open_the_best(tmp_path: Path, store: Path, page: object) -> None:
     with serve(store, tmp_path / "sweeps-server.log") as served:
         page.goto(served.url)
         wait_for_app(page)
