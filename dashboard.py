@@ -19,6 +19,7 @@ PAGES = [
     st.Page("app_pages/reconstructions.py", title="Reconstructions", icon=":material/grid_view:"),
     st.Page("app_pages/draw.py", title="Draw", icon=":material/draw:"),
     st.Page("app_pages/explorer.py", title="Layer explorer", icon=":material/layers:"),
+    st.Page("app_pages/latent.py", title="Latent space", icon=":material/scatter_plot:"),
     st.Page("app_pages/compare.py", title="Compare runs", icon=":material/compare:"),
     st.Page("app_pages/sweeps.py", title="Sweeps", icon=":material/tune:"),
     st.Page("app_pages/transposed.py", title="Conv2DTranspose, step by step", icon=":material/school:"),

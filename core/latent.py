@@ -351,6 +351,5 @@ def map_figure(
         legend={"title": {"text": "Digit"}, "itemsizing": "constant"},
         xaxis_title=f"PC1 ({first} of the variance)",
         yaxis_title=f"PC2 ({second} of the variance)",
-        dragmode="select",  # A drag selects points to see their images; zooming is in the toolbar.
     )
     return figure

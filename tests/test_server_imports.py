@@ -4,8 +4,8 @@ Streamlit clears the Keras session after every script run once Keras is imported
 model calls of other sessions and can crash the server; so models run in the inference worker. The check runs in
 a fresh interpreter, because this test process imports Keras for other tests: there, the dashboard is run through
 `AppTest` over a store with one run, every page is opened (the Reconstructions page measures the test set, the
-Draw page runs a drawn digit through the model and the Layer explorer reads its feature maps and weights, all in
-the worker), and then `sys.modules` is inspected.
+Draw page runs a drawn digit through the model, the Layer explorer reads its feature maps and weights and the
+Latent space page encodes and decodes, all in the worker), and then `sys.modules` is inspected.
 """
 
 from __future__ import annotations
@@ -109,4 +109,8 @@ def test_the_model_pages_ran_their_models_in_the_worker(opened_pages: dict[str, 
     # The Layer explorer: the input, the strided model's six layers, the picked layer's kernels and one channel.
     assert len(pages["app_pages/explorer.py"]["image_captions"]) == 1 + 6 + 2
     assert pages["app_pages/explorer.py"]["image_captions"][-1] == "encoder_1_conv2d · channel 1 of 32 · 14x14"
+    # The Latent space page: both ends, the strip decoded between their codes, and A's 7x7x8 code.
+    latent_captions = pages["app_pages/latent.py"]["image_captions"]
+    assert latent_captions[:2] == ["A: test digit 0 (a 7)", "B: test digit 1 (a 2)"] and len(latent_captions) == 4
+    assert latent_captions[-1].startswith("8 channels of 7x7")
     assert opened_pages["worker"] not in (None, opened_pages["server"])

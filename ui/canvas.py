@@ -111,16 +111,17 @@ def keep_test_digit() -> None:
         st.session_state[TEST_INDEX_KEY] = st.session_state[TEST_INDEX_KEY]
 
 
-def test_digit_ui(page: str = "draw") -> int:
+def test_digit_ui(page: str = "draw", label: str = "Test digit") -> int:
     """Picks one of the 10,000 MNIST test digits by index, or at random; returns its index.
 
     Args:
         page: the page's name, which starts the widgets' keys ("draw_test_index", "draw_random_digit").
+        label: the index box's label; a page with two pickers names them apart.
     """
     index_key = f"{page}_test_index"
     st.session_state.setdefault(index_key, 0)
     index_column, random_column = st.columns([3, 2], vertical_alignment="bottom")
-    index = index_column.number_input("Test digit", min_value=0, max_value=9_999, step=1, key=index_key,
+    index = index_column.number_input(label, min_value=0, max_value=9_999, step=1, key=index_key,
                                       help="Index into the 10,000 MNIST test images.")  # fmt: skip
     random_column.button("Random", key=f"{page}_random_digit", icon=":material/casino:", on_click=_random_test_digit,
                          args=(index_key,), width="stretch")  # fmt: skip

@@ -13,6 +13,7 @@ PAGES = [
     ("reconstructions", "Sort by error"),  # The shipped pretrained run is the active one on a new store.
     ("draw", "Draw a digit on the canvas"),
     ("explorer", "One layer up close"),
+    ("latent", "From one code to another"),
     ("compare", "Compare runs"),  # Its title: what follows depends on the runs earlier tests left in the store.
     ("transposed", "The scatter, one input value at a time"),
 ]

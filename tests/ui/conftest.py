@@ -10,7 +10,18 @@ from streamlit.testing.v1 import AppTest
 DASHBOARD = str(Path(__file__).resolve().parents[2] / "dashboard.py")
 PAGES = [
     f"app_pages/{name}.py"
-    for name in ("home", "build", "train", "reconstructions", "draw", "explorer", "compare", "sweeps", "transposed")
+    for name in (
+        "home",
+        "build",
+        "train",
+        "reconstructions",
+        "draw",
+        "explorer",
+        "latent",
+        "compare",
+        "sweeps",
+        "transposed",
+    )
 ]  # As dashboard.py.
 
 
