@@ -23,7 +23,8 @@ UPLOADER = "sidebar_model_upload"
 
 
 def shipped_run() -> runs.RunInfo:
-    return next(run for run in runs.list_runs(runs.PRETRAINED_DIR.parent / "no-such-store") if run.read_only)
+    """The shipped seed-fast run: 12,785 parameters, its layers as the Layer explorer names them."""
+    return runs.read_run(next(runs.PRETRAINED_DIR.glob("*-seed-fast")), read_only=True)
 
 
 def import_file(app: AppTest, name: str, data: bytes) -> AppTest:
@@ -82,7 +83,7 @@ def test_an_imported_model_becomes_the_active_run_and_every_page_shows_it(
     captions = [caption for image in app.image for caption in image.captions]
     assert "decoder_2_conv2d_transpose · 26x26x16" in captions and not app.info
 
-    open_page(app, "app_pages/compare.py")  # The two newest: the imported run and the shipped one.
+    open_page(app, "app_pages/compare.py")  # The two newest: the imported run and a shipped one.
     assert not app.error
     assert any(caption.value == "Imported models have no training history, so no curve: friend-model."
                for caption in app.caption)  # fmt: skip
