@@ -4,12 +4,13 @@ click a point of the map to see its digit and make it an end, as a person would.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from core.mnist import load_mnist
 from core.pictures import grid_size
-from tests.e2e.conftest import assert_no_exception, screenshot, type_number, wait_for_app
+from tests.e2e.conftest import assert_no_exception, screenshot, serve, type_number, wait_for_app
 
 MAP_POINTS = """() => {
     const plot = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
@@ -43,8 +44,13 @@ def _strip(main: object) -> object:
     return main.locator('[data-testid="stImage"]', has_text="steps from A").locator("img")
 
 
-def test_pick_two_digits_move_the_steps_and_read_the_strip(server: str, tall_page: object) -> None:
-    page = tall_page
+def test_pick_two_digits_move_the_steps_and_read_the_strip(tall_page: object, tmp_path: Path) -> None:
+    with serve(tmp_path / "runs", tmp_path / "latent-server.log") as served:
+        _pick_two_digits_move_the_steps_and_read_the_strip(served.url, tall_page)
+
+
+def _pick_two_digits_move_the_steps_and_read_the_strip(server: str, page: object) -> None:
+    # A server of its own: on the session's, the runs that earlier tests trained would be the active one.
     labels = load_mnist().y_test
     page.goto(f"{server}/latent")  # The shipped seed-fast run is the active one on a new store.
     wait_for_app(page)
