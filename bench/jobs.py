@@ -170,10 +170,15 @@ def main() -> None:
         with serve(root / "dashboard-runs", root / "server.log") as served:
             sampler = Sampler(served.process.pid, root / "dashboard-runs")
             for repeat in range(1, arguments.repeats + 1):
-                results["cli"].append(cli_run(arguments.epochs, root / "cli-runs"))
+                # Alternate which goes first (CLI, dashboard, dashboard, CLI, ...), so that a drift in the machine's
+                # speed over the benchmark weighs on both sides alike.
+                if repeat % 2:
+                    results["cli"].append(cli_run(arguments.epochs, root / "cli-runs"))
                 before = cpu_seconds(served.process.pid)
                 run = dashboard_run(browser, served.url, root / "dashboard-runs", arguments.epochs)
                 after = cpu_seconds(served.process.pid)
+                if not repeat % 2:
+                    results["cli"].append(cli_run(arguments.epochs, root / "cli-runs"))
                 results.setdefault("cpu_seconds", []).append({key: after[key] - before[key] for key in after})
                 results["dashboard"].append(run["images_per_second"])
                 results["start_to_first_batch"].append(run["start_to_first_batch"])
