@@ -20,6 +20,7 @@ from core import latent, runs
 from core.drawing import to_mnist
 from core.mnist import load_mnist, scale
 from core.model import build_model
+from core.model_import import import_model
 from core.presets import preset
 from tests.drawings import ONE, SEVEN, drawing
 from tests.ui.conftest import DASHBOARD, open_page
@@ -242,3 +243,35 @@ def test_a_worker_killed_during_a_request_is_reported_and_the_next_run_works(app
     app.run()
     assert not app.error and _captions(app)[0].startswith("A: test digit 2")
     assert len(strips[-1][1][0]) == 8
+
+
+def test_an_imported_model_without_a_bottleneck_to_cut_at_is_refused_with_the_reason(
+    app: AppTest, runs_dir: Path, tmp_path: Path
+) -> None:
+    image = keras.Input((28, 28, 1))
+    grown = keras.layers.Conv2DTranspose(1, 3, strides=2, padding="same", activation="sigmoid", name="grow")
+    flat = keras.Model(image, grown(keras.layers.Conv2D(4, 3, strides=2, padding="same", name="squeeze")(image)))
+    flat.save(tmp_path / "flat.keras")
+    import_model((tmp_path / "flat.keras").read_bytes(), "flat.keras", get_inference_worker(), runs_dir)
+    open_page(app, PAGE)  # The imported run, the store's newest, is the active one.
+    assert [error.value for error in app.error] == [
+        "The model worker could not answer: ValueError: Invalid value for argument `model`. Expected an autoencoder "
+        "with `encoder` and `decoder` sub-models, or a chain of layers whose encoder layers are named 'encoder_1_...', "
+        "'encoder_2_...' and that has layers after them. Received a model with layers ['input_layer', 'squeeze', "
+        "'grow']."
+    ]
+    assert not app.image and not app.get("plotly_chart")
+
+
+def test_the_shipped_model_imported_shows_the_same_codes(app: AppTest, runs_dir: Path, strips: list) -> None:
+    shipped = next(runs.PRETRAINED_DIR.glob("*-seed-fast")) / "model.keras"
+    run = import_model(shipped.read_bytes(), "seed-fast.keras", get_inference_worker(), runs_dir)
+    assert run.spec is None  # An imported run has no spec: the page reads the code's shape from the codes.
+    open_page(app, PAGE)
+    assert not app.error and app.warning[0].value == SEED_HEADLINE
+    assert app.caption[0].value.startswith("Model: **seed-fast · imported")
+    imported_strip = strips[-1][1][0]
+    app.session_state[state.ACTIVE_RUN_KEY] = next(runs.PRETRAINED_DIR.glob("*-seed-fast")).name
+    app.run()
+    assert app.caption[0].value.startswith("Model: **seed-fast · completed · test 0.0602 · pretrained**")
+    np.testing.assert_allclose(strips[-1][1][0], imported_strip, atol=1e-6)
