@@ -611,8 +611,8 @@ def trial_outcome(state: dict[str, Any], index: int, run: runs.RunInfo | None) -
     record = state.get("trials", {}).get(str(index), {})
     if run is None:
         return "pending"
-    if record.get("early_stopped_at") is not None and run.status in ("stopped", "completed"):
-        return "early_stopped"
+    if record.get("early_stopped_at") is not None and run.status == "stopped":
+        return "early_stopped"  # A trial that completed before the stop reached it stays "completed".
     return run.status
 
 

@@ -1,7 +1,7 @@
 """Tests for core.sweep, core.asha and the sweep drivers: definitions and their errors, the plan, early stopping,
 and real sweeps whose trials train in worker processes, locally and on a real Ray head started by the test.
 
-Tiny trials: a 4-8-channel strided autoencoder on 600 images (5 steps of 100 an epoch), 2 epochs; most of a
+Tiny trials: a 4-8-channel strided autoencoder on 600 images (24 steps of 20 an epoch), 2 epochs; most of a
 trial's time is its worker's TensorFlow start-up.
 """
 
@@ -35,7 +35,7 @@ TINY = ExperimentSpec(
     encoder=(conv2d(8, strides=2, padding="same"), conv2d(4, strides=2, padding="same")),  # 28 -> 14 -> 7
     decoder=(conv2d_transpose(8, strides=2, padding="same"), conv2d_transpose(8, strides=2, padding="same")),
     output=conv2d(1, activation="sigmoid", padding="same", kernel_initializer="glorot_uniform"),
-).with_training(batch_size=100, epochs=2, learning_rate=0.003)
+).with_training(batch_size=20, epochs=2, learning_rate=0.003)  # 24 steps an epoch: time for a stop to land.
 # Two good learning rates and two far too small: after one epoch the small ones have barely moved, so ASHA stops them.
 POOR_RATE = 1e-5
 DESIGNED = {
@@ -269,7 +269,7 @@ def check_designed_sweep(info: sweep.SweepInfo, runs_dir: Path) -> list[runs.Run
     assert stopped_early and stopped_early <= {2, 4}, rows  # Only poor trials, and at least one of them.
     for number in stopped_early:
         assert rows[number].early_stopped_at == 1 and by_trial[number].summary["epochs_completed"] == 1
-        assert by_trial[number].status == "stopped"
+        assert by_trial[number].status == "stopped" and by_trial[number].summary["steps"] < 48  # Within epoch 2.
     assert rows[1].status == "completed" and rows[1].epochs_completed == 2
     assert info.best() is not None and info.best().number in (1, 3)  # type: ignore[union-attr]
     return tagged
@@ -294,8 +294,8 @@ def test_a_local_sweep_of_four_tiny_trials_completes_and_stops_poor_ones(
 def test_stopping_a_sweep_stops_its_trials_and_resuming_finishes_the_budget(
     runs_dir: Path, verified_mnist: object, cleanup: None
 ) -> None:
-    # The second trial trains 20 epochs, so it is surely training when the sweep is stopped.
-    slow = definition(parameters={"training.epochs": [1, 20, 1]}, trials=3, early_stopping=None)
+    # The second trial trains 10 epochs, so it is surely training when the sweep is stopped.
+    slow = definition(parameters={"training.epochs": [1, 10, 1]}, trials=3, early_stopping=None)
     sweep_id = sweep.create_sweep(slow, runs_dir)
     sweep.start_sweep(sweep_id, runs_dir)
     deadline = time.monotonic() + 240
@@ -311,7 +311,7 @@ def test_stopping_a_sweep_stops_its_trials_and_resuming_finishes_the_budget(
     info = sweep.wait_for_sweep(sweep_id, runs_dir, timeout=120)
     assert info.status == "stopped", info.message
     assert [row.status for row in info.trials] == ["completed", "stopped", "pending"]
-    assert 1 <= info.trials[1].epochs_completed < 20
+    assert 1 <= info.trials[1].epochs_completed < 10
     assert runs.load_run(info.trials[1].run_id, runs_dir).status == "stopped"  # type: ignore[arg-type]
 
     sweep.start_sweep(sweep_id, runs_dir)  # Resume.
@@ -319,7 +319,7 @@ def test_stopping_a_sweep_stops_its_trials_and_resuming_finishes_the_budget(
     assert info.status == "completed", info.message
     assert [row.status for row in info.trials] == ["completed", "completed", "completed"]
     assert info.trials[0].run_id == first_run  # The completed trial was not run again.
-    assert info.trials[1].run_id != rows[1].run_id and info.trials[1].epochs_completed == 20
+    assert info.trials[1].run_id != rows[1].run_id and info.trials[1].epochs_completed == 10
     tagged = [run for run in runs.list_runs(runs_dir, include_pretrained=False) if f"sweep:{sweep_id}" in run.tags]
     assert len(tagged) == 4  # 3 trials, and the stopped run of the second, kept.
 
