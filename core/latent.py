@@ -276,8 +276,7 @@ def contrast_size() -> CodeSize:
 def contrast_run(runs: Sequence[RunInfo]) -> RunInfo | None:
     """The first run (newest first) with the `strided` preset's encoder, hence its 7x7x8 code; None if none has it.
 
-    A run of the `strided` preset itself comes before one of the presets that share its encoder (`upsampling`,
-    `denoising`).
+    A run of the `strided` preset itself comes before one of a preset that shares its encoder (`upsampling`).
     """
     encoder = preset(CONTRAST_PRESET).encoder
     candidates = [run for run in runs if run.spec is not None and run.spec.encoder == encoder]

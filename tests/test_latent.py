@@ -195,7 +195,7 @@ def _run(run_id: str, preset_name: str | None) -> RunInfo:
 def test_the_contrast_run_is_the_newest_strided_run_else_one_with_its_encoder() -> None:
     newest_first = [_run("4", "seed"), _run("3", "upsampling"), _run("2", "strided"), _run("1", "strided")]
     assert latent.contrast_run(newest_first).run_id == "2"
-    assert latent.contrast_run([_run("5", None), _run("4", "seed"), _run("3", "denoising")]).run_id == "3"
+    assert latent.contrast_run([_run("5", None), _run("4", "seed"), _run("3", "upsampling")]).run_id == "3"
     assert latent.contrast_run([_run("4", "seed"), _run("5", None)]) is None
 
 
