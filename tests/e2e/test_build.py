@@ -1,0 +1,67 @@
+"""The Build page's layer editor in a real browser: what a careless user types into its number cells."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.conftest import assert_no_exception, screenshot, wait_for_app
+
+FIELD = "Encoder 1 filters"
+
+
+def _parameters(page: object) -> str:
+    metric = page.locator('[data-testid="stMetric"]', has_text="Total parameters")
+    return metric.locator('[data-testid="stMetricValue"]').inner_text()
+
+
+def _commit(page: object, keys: str) -> None:
+    """Types `keys` over the field's text, as a person would, and presses Enter."""
+    field = page.get_by_label(FIELD, exact=True)
+    field.click()
+    field.press("ControlOrMeta+a")
+    if keys:
+        page.keyboard.type(keys)
+    else:
+        page.keyboard.press("Backspace")
+    field.press("Enter")
+    field.blur()
+    wait_for_app(page)
+
+
+@pytest.mark.parametrize("keys", ["abc", "", "-5", "0", "1e9", "3.7.2"])
+def test_the_layer_editors_number_cells_keep_a_valid_number_whatever_is_typed(
+    server: str, page: object, keys: str
+) -> None:
+    page.goto(f"{server}/build")
+    wait_for_app(page)
+    page.get_by_text("Build the architecture").wait_for()
+    assert _parameters(page) == "12,785"  # The seed preset, as a new user meets it.
+
+    _commit(page, keys)
+
+    assert_no_exception(page)
+    field = page.get_by_label(FIELD, exact=True)
+    value = field.input_value()
+    screenshot(page, f"build-typed-{keys or 'nothing'}")
+    assert value.lstrip("-").isdigit(), value  # Letters never reach the field.
+    if 1 <= int(value) <= 1024:  # Taken, or (an emptied field) replaced by the smallest valid number.
+        assert _parameters(page) == f"{_seed_parameters_with(int(value)):,}"  # The model matches the field.
+    else:  # Refused where typed: marked in red, its range in a tooltip; the model keeps the last valid number.
+        assert field.get_attribute("aria-invalid") == "true"
+        assert _parameters(page) == "12,785"
+
+
+def _seed_parameters_with(filters: int) -> int:
+    """The seed model's parameters with `filters` in encoder layer 1: 3x3x1 weights and a bias each, and as many
+    more 3x3 input channels for each of layer 2's 16 filters."""
+    return 12_785 + (filters - 32) * (9 + 1) + (filters - 32) * 9 * 16
+
+
+def test_a_number_typed_in_the_layer_editor_rebuilds_the_model(server: str, page: object) -> None:
+    page.goto(f"{server}/build")
+    wait_for_app(page)
+    page.get_by_text("Build the architecture").wait_for()
+    _commit(page, "64")
+    assert page.get_by_label(FIELD, exact=True).input_value() == "64"
+    assert _parameters(page) == f"{_seed_parameters_with(64):,}"
+    assert_no_exception(page)
