@@ -164,7 +164,8 @@ def test_set_argument_changes_one_layer_only() -> None:
 
 def test_same_architecture_ignores_name_and_training() -> None:
     assert same_architecture(SEED, preset("seed-fast"))
-    assert same_architecture(preset("strided"), preset("denoising"))
+    assert same_architecture(preset("strided"), replace(preset("strided"), name="mine").with_training(epochs=3))
+    assert not same_architecture(preset("strided"), preset("denoising"))  # The same strides, other widths.
     assert not same_architecture(SEED, preset("strided"))
 
 

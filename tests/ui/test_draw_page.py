@@ -38,15 +38,14 @@ def _fake_canvas(monkeypatch: pytest.MonkeyPatch, pixels: np.ndarray | None) -> 
     return calls
 
 
-def _open(app: AppTest, run_id: str | None = None) -> AppTest:
-    """Opens the Draw page; with `run_id`, that run is picked in the sidebar first, as a user would."""
-    if run_id is None:
-        return open_page(app, PAGE)
-    app.run()
-    active_run_picker(app).set_value(run_id).run()
-    app.switch_page(PAGE).run()
-    assert not app.exception, [exception.value for exception in app.exception]
-    return app
+def _open(app: AppTest) -> AppTest:
+    return open_page(app, PAGE)
+
+
+@pytest.fixture
+def no_shipped_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No shipped runs: the trained run, which is no denoiser, is the only one, so the page draws with it."""
+    monkeypatch.setattr(runs, "PRETRAINED_DIR", tmp_path / "no-pretrained")
 
 
 def _image_captions(app: AppTest) -> list[str]:
@@ -75,10 +74,10 @@ def test_a_cleared_black_canvas_gets_a_prompt(trained_app: AppTest, monkeypatch:
 
 
 def test_a_drawing_is_shown_noisy_reconstructed_and_scored(
-    trained_app: AppTest, trained_run_id: str, monkeypatch: pytest.MonkeyPatch
+    trained_app: AppTest, no_shipped_runs: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = _fake_canvas(monkeypatch, drawing(SEVEN))
-    _open(trained_app, trained_run_id)
+    _open(trained_app)
     assert _image_captions(trained_app) == PANELS
     metrics = {metric.label: metric.value for metric in trained_app.metric}
     assert float(metrics["Binary cross-entropy"]) > 0
@@ -91,10 +90,10 @@ def test_a_drawing_is_shown_noisy_reconstructed_and_scored(
 
 @pytest.mark.parametrize("kind", ["gaussian", "salt_pepper", "block", "none"])
 def test_every_noise_kind_runs(
-    trained_app: AppTest, trained_run_id: str, monkeypatch: pytest.MonkeyPatch, kind: str
+    trained_app: AppTest, no_shipped_runs: None, monkeypatch: pytest.MonkeyPatch, kind: str
 ) -> None:
     _fake_canvas(monkeypatch, drawing(SEVEN))
-    _open(trained_app, trained_run_id)  # Picked in the sidebar: the page keeps it, though it is no denoiser.
+    _open(trained_app)
     assert trained_app.selectbox(key="draw_noise_kind").value == "none"  # The trained run had no noise.
     trained_app.selectbox(key="draw_noise_kind").set_value(kind).run()
     if kind != "none":  # Without noise the amount and seed are disabled, as they mean nothing.
@@ -226,7 +225,10 @@ def test_the_best_denoiser_draws_until_the_user_picks_a_run(
 
 def test_a_run_picked_before_drawing_is_kept(denoisers_app: AppTest, monkeypatch: pytest.MonkeyPatch) -> None:
     _fake_canvas(monkeypatch, drawing(SEVEN))
-    _open(denoisers_app, WORSE_DENOISER)
+    denoisers_app.run()
+    active_run_picker(denoisers_app).set_value(WORSE_DENOISER).run()
+    denoisers_app.switch_page(PAGE).run()
+    assert not denoisers_app.exception
     assert active_run_picker(denoisers_app).value == WORSE_DENOISER
     assert not any("picked" in caption.value for caption in denoisers_app.caption)
 
@@ -251,3 +253,14 @@ def _run(run_id: str, noise: str = "gaussian", loss: str = "binary_crossentropy"
 def test_the_best_denoiser_has_the_lowest_noisy_test_bce(candidates: list[runs.RunInfo], best: str | None) -> None:
     chosen = state.best_denoiser(candidates)
     assert (chosen.run_id if chosen else None) == best
+
+
+def test_a_first_start_draws_with_the_shipped_denoiser(app: AppTest, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_canvas(monkeypatch, drawing(SEVEN))
+    app.run()
+    assert active_run_picker(app).value.endswith("-seed-fast")  # The default elsewhere: the reference architecture.
+    app.switch_page(PAGE).run()
+    assert not app.exception
+    assert active_run_picker(app).value.endswith("-denoising")
+    assert app.selectbox(key="draw_noise_kind").value == "gaussian"
+    assert _image_captions(app) == PANELS
