@@ -88,6 +88,9 @@ def controls_ui(runner: JobRunner) -> JobSnapshot:
 
 def job_status_ui(job: JobSnapshot) -> None:
     """Which job this is and where it stands: status, place in the queue, progress."""
+    if job.spec is None:  # Cancelled from the queue: its run is gone, and with it the spec.
+        st.info(f"Job `{job.job_id}` · {job.status}. {job.message}", icon=":material/block:")
+        return
     position = f" · #{job.queue_position} in the queue" if job.queued else ""
     st.markdown(f"**{job.spec.name}** · run `{job.run_id}` · {job.status}{position}")
     now = progress(list(job.events), job.epochs, job.steps_per_epoch, job.spec.training.batch_size)
@@ -96,6 +99,8 @@ def job_status_ui(job: JobSnapshot) -> None:
 
 def job_chart_ui(job: JobSnapshot) -> None:
     """The loss chart, the latest epoch's reconstructions, and how the job ended."""
+    if job.spec is None:
+        return  # Cancelled before it started: nothing to chart.
     training = job.spec.training
     events = list(job.events)
     floor = test_floor(training.loss)
