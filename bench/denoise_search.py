@@ -1,13 +1,15 @@
 """The search that chose the `denoising` preset: noisy test BCE of strided denoisers under short schedules.
 
-    .venv/bin/python -m bench.denoise_search [--only NAME ...]
+    .venv/bin/python -m bench.denoise_search [--only NAME ...] [--step-costs]
 
 Trains each candidate below through the job runner on all 60,000 training images (validation split 0.2, seed 0,
 Gaussian noise 0.4 clipped to [0, 1], as in the keras-io denoising example) and prints one JSON line per candidate:
 its noisy test BCE (noisy test digits in, clean digits as the target), the validation loss after every epoch (noisy
 inputs too, so with a constant learning rate it shows what fewer epochs would have reached), the training seconds,
 and the median seconds of one training step, which the pauses at epoch boundaries do not touch. Training is
-deterministic, so the losses repeat exactly; the times depend on what else the machine is doing.
+deterministic, so the losses repeat exactly; the times depend on what else the machine is doing. With
+`--step-costs` it trains no run: it times training steps of the candidates side by side in one process instead, and
+prints each one's cost per image against the preset as it was.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import json
 import statistics
 import tempfile
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -120,10 +123,45 @@ def measure(spec: ExperimentSpec, runs_dir: Path) -> dict[str, Any]:
     }
 
 
+def step_costs(names: list[str], trials: int = 8, steps: int = 8) -> dict[str, float]:
+    """Milliseconds of training per image for each candidate at its own batch size, and `BEFORE`'s as "before".
+
+    The models train side by side in this process, a few steps each in turn, and each keeps its fastest trial: on a
+    machine shared with other work, the fastest is the one least disturbed, and the ratios hold while the times
+    themselves do not. Imports Keras.
+    """
+    import numpy as np
+
+    from core.model import build_model
+
+    specs = {"before": BEFORE, **{name: CANDIDATES[name] for name in names}}
+    models = {}
+    for name, spec in specs.items():
+        images = np.random.default_rng(0).random((spec.training.batch_size, 28, 28, 1), dtype=np.float32)
+        models[name] = (build_model(spec, dtype_policy="float32"), images)
+        for _ in range(3):  # Tracing and the first steps' allocations.
+            models[name][0].train_on_batch(images, images)
+    fastest = dict.fromkeys(specs, float("inf"))
+    for _ in range(trials):
+        for name, (model, images) in models.items():
+            started = time.perf_counter()
+            for _ in range(steps):
+                model.train_on_batch(images, images)
+            fastest[name] = min(fastest[name], (time.perf_counter() - started) * 1000 / (steps * len(images)))
+    return fastest
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.denoise_search", description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", choices=list(CANDIDATES), help="train only these candidates")
+    parser.add_argument("--step-costs", action="store_true", help="time training steps side by side, train no run")
     arguments = parser.parse_args()
+    if arguments.step_costs:
+        costs = step_costs(arguments.only or list(CANDIDATES))
+        for name, milliseconds in costs.items():
+            ratio = milliseconds / costs["before"]
+            print(json.dumps({"name": name, "ms_per_image": round(milliseconds, 4), "against_before": round(ratio, 2)}))
+        return
     floor = test_floor("binary_crossentropy")
     with tempfile.TemporaryDirectory() as runs_dir:
         for name in arguments.only or CANDIDATES:
