@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import signal
+import time
 from pathlib import Path
 
 from core.jobs import JobRunner
@@ -64,6 +65,12 @@ def test_a_second_start_queues_with_cancel_and_survives_a_reload(server: str, pa
 
 
 def test_two_tabs_pressing_start_at_once_run_one_job_and_queue_the_other(served: object, page: object) -> None:
+    # The session's store is shared with the tests before this one: wait until none of their jobs trains or waits,
+    # or both of these would queue behind it.
+    deadline = time.monotonic() + 120
+    while any(job.active or job.queued for job in JobRunner(served.runs_dir).jobs()):
+        assert time.monotonic() < deadline, "an earlier test's job still trains"
+        time.sleep(0.5)
     tabs = [page, page.context.new_page()]
     for tab in tabs:
         tab.goto(served.url)
