@@ -19,6 +19,7 @@ from tests.e2e.conftest import (
     type_number,
     wait_for_app,
 )
+from tests.workers import stop_every_job
 
 
 def small_job(page: object, epochs: int) -> None:
@@ -71,37 +72,40 @@ def test_two_tabs_pressing_start_at_once_run_one_job_and_queue_the_other(served:
     while any(job.active or job.queued for job in JobRunner(served.runs_dir).jobs()):
         assert time.monotonic() < deadline, "an earlier test's job still trains"
         time.sleep(0.5)
-    tabs = [page, page.context.new_page()]
-    for tab in tabs:
-        tab.goto(served.url)
-        wait_for_app(tab)
-        small_job(tab, epochs=200)
-    buttons = [tab.get_by_role("button", name="Start training") for tab in tabs]
-    for button in buttons:
-        button.wait_for()
-    for button in buttons:  # Both clicks land within milliseconds: neither tab has heard back yet.
-        button.click(no_wait_after=True)
+    try:
+        tabs = [page, page.context.new_page()]
+        for tab in tabs:
+            tab.goto(served.url)
+            wait_for_app(tab)
+            small_job(tab, epochs=200)
+        buttons = [tab.get_by_role("button", name="Start training") for tab in tabs]
+        for button in buttons:
+            button.wait_for()
+        for button in buttons:  # Both clicks land within milliseconds: neither tab has heard back yet.
+            button.click(no_wait_after=True)
 
-    # Each tab is told which: its own job training, or its place in the queue with a Cancel button.
-    told = re.compile(r"#1 in the queue|strided · run \S+ · (preparing|running)")
-    for tab in tabs:
-        tab.locator('[data-testid="stMain"]').get_by_text(told).first.wait_for(timeout=240_000)
-    queued = [tab for tab in tabs if "#1 in the queue" in tab.locator('[data-testid="stMain"]').inner_text()]
-    assert len(queued) == 1, "exactly one of the two tabs is told its job waits"
-    (waiting,) = queued
-    (training,) = [tab for tab in tabs if tab is not waiting]
-    training.wait_for_function(f"() => ({CHART_POINTS})() >= 1", timeout=240_000)
-    active = [job for job in JobRunner(served.runs_dir).jobs() if job.status in ("queued", "running", "preparing")]
-    assert sorted(job.status for job in active) == ["queued", "running"], [job.status for job in active]
-    screenshot(waiting, "queue-at-once-waiting")
+        # Each tab is told which: its own job training, or its place in the queue with a Cancel button.
+        told = re.compile(r"#1 in the queue|strided · run \S+ · (preparing|running)")
+        for tab in tabs:
+            tab.locator('[data-testid="stMain"]').get_by_text(told).first.wait_for(timeout=240_000)
+        queued = [tab for tab in tabs if "#1 in the queue" in tab.locator('[data-testid="stMain"]').inner_text()]
+        assert len(queued) == 1, "exactly one of the two tabs is told its job waits"
+        (waiting,) = queued
+        (training,) = [tab for tab in tabs if tab is not waiting]
+        training.wait_for_function(f"() => ({CHART_POINTS})() >= 1", timeout=240_000)
+        active = [job for job in JobRunner(served.runs_dir).jobs() if job.status in ("queued", "running", "preparing")]
+        assert sorted(job.status for job in active) == ["queued", "running"], [job.status for job in active]
+        screenshot(waiting, "queue-at-once-waiting")
 
-    waiting.get_by_role("button", name="Cancel").first.click()
-    training.wait_for_function("() => !document.body.innerText.includes('waiting')")
-    training.get_by_role("button", name="Stop").click()
-    training.get_by_text("The run keeps its model and history so far.").wait_for()
-    for tab in tabs:
-        assert_no_exception(tab)
-    tabs[1].close()
+        waiting.get_by_role("button", name="Cancel").first.click()
+        training.wait_for_function("() => !document.body.innerText.includes('waiting')")
+        training.get_by_role("button", name="Stop").click()
+        training.get_by_text("The run keeps its model and history so far.").wait_for()
+        for tab in tabs:
+            assert_no_exception(tab)
+        tabs[1].close()
+    finally:  # Whatever happened, no job of this test trains on under the next one.
+        stop_every_job(served.runs_dir)
 
 
 def test_a_job_keeps_training_while_the_server_restarts(tmp_path: Path, page: object) -> None:
