@@ -191,6 +191,20 @@ def write_json_atomic(path: Path, data: Any) -> None:
         raise
 
 
+def _claim_run_directory(root: Path, name: str) -> Path:
+    """Makes an empty directory under a new run id for `name` in `root`, and returns it.
+
+    Two processes may pick the same id in the same second: the one whose mkdir fails picks again.
+    """
+    while True:
+        path = root / new_run_id(name, root)
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+
+
 def create_run(
     spec: ExperimentSpec,
     runs_dir: Path | str = DEFAULT_RUNS_DIR,
@@ -214,21 +228,14 @@ def create_run(
     """
     root = Path(runs_dir)
     root.mkdir(parents=True, exist_ok=True)
-    while True:  # Two processes may pick the same id in the same second: the one whose mkdir fails picks again.
-        run_id = new_run_id(spec.name, root)
-        path = root / run_id
-        try:
-            path.mkdir()
-            break
-        except FileExistsError:
-            continue
+    path = _claim_run_directory(root, spec.name)
     write_json_atomic(path / "config.json", {"spec": spec.to_dict(), "settings": settings or {}})
     (path / "history.jsonl").touch()
     now = datetime.now(UTC).isoformat(timespec="seconds")
     write_json_atomic(
         path / "summary.json",
         {
-            "run_id": run_id,
+            "run_id": path.name,
             "name": spec.name,
             "status": status,
             "created_at": now,
@@ -337,14 +344,8 @@ def register_imported_run(
         raise RunStoreError("Invalid value for argument `imported`. Expected the uploaded file's name as file_name.")
     root = staging.parent
     write_json_atomic(staging / "config.json", {"spec": None, "settings": {}, "imported": imported})
-    while True:  # Claimed as `create_run` claims an id; the rename then replaces the empty claimed directory.
-        run_id = new_run_id(name, root)
-        path = root / run_id
-        try:
-            path.mkdir()
-            break
-        except FileExistsError:
-            continue
+    path = _claim_run_directory(root, name)  # The rename below then replaces the empty claimed directory.
+    run_id = path.name
     now = datetime.now(UTC).isoformat(timespec="seconds")
     first = {"run_id": run_id, "name": name, "status": "imported", "created_at": now, **(summary or {})}
     first["imported_from"] = imported["file_name"]
