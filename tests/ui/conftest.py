@@ -68,6 +68,22 @@ def trained_run_id(trained_runs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> s
 
 
 @pytest.fixture
+def damaged_shipped_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The id of the shipped seed-fast run, copied alone into the dashboard's store with an unreadable model file."""
+    import shutil
+
+    from core import runs
+
+    shipped_run = next(runs.PRETRAINED_DIR.glob("*-seed-fast"))
+    store = tmp_path / "damaged-runs"
+    shutil.copytree(shipped_run, store / shipped_run.name)
+    (store / shipped_run.name / "model.keras").write_bytes(b"not a keras archive")
+    monkeypatch.setenv("STUDIO_RUNS_DIR", str(store))
+    monkeypatch.setattr(runs, "PRETRAINED_DIR", tmp_path / "no-pretrained")
+    return shipped_run.name
+
+
+@pytest.fixture
 def app(runs_dir: Path) -> AppTest:
     """The dashboard, not yet run, over an empty run store."""
     return AppTest.from_file(DASHBOARD, default_timeout=60)

@@ -6,7 +6,6 @@ shows is checked against Keras, called here on the same model file, and against 
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import keras
@@ -141,16 +140,10 @@ def test_the_drawing_from_the_draw_page_can_be_explored(app: AppTest, monkeypatc
 
 
 def test_a_model_file_that_cannot_be_read_is_reported_not_raised(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    damaged_shipped_run: str,
 ) -> None:
-    shipped_run = next(runs.PRETRAINED_DIR.glob("*-seed-fast"))
-    store = tmp_path / "damaged-runs"
-    shutil.copytree(shipped_run, store / shipped_run.name)
-    (store / shipped_run.name / "model.keras").write_bytes(b"not a keras archive")
-    monkeypatch.setenv("STUDIO_RUNS_DIR", str(store))
-    monkeypatch.setattr(runs, "PRETRAINED_DIR", tmp_path / "no-pretrained")
     app = open_page(AppTest.from_file(DASHBOARD, default_timeout=60), PAGE)
-    assert f"The model file of run '{shipped_run.name}' cannot be read" in app.error[0].value
+    assert f"The model file of run '{damaged_shipped_run}' cannot be read" in app.error[0].value
     assert _captions(app) == ["Test digit 0: a 7"] or not app.image
 
 
