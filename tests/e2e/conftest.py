@@ -204,3 +204,16 @@ def type_number(page: object, label: str, value: int) -> None:
 
 def chart_points(page: object) -> int:
     return page.evaluate(CHART_POINTS)
+
+
+def draw_seven(page: object) -> None:
+    """Draws a 7 on the Draw page's canvas with the mouse, as a person would: its bar, then its stem."""
+    canvas = page.locator('[class*="st-key-draw_canvas"] canvas.upper-canvas')
+    canvas.wait_for()
+    box = canvas.bounding_box()
+    left, top = box["x"] + 70, box["y"] + 60
+    page.mouse.move(left, top)
+    page.mouse.down()
+    page.mouse.move(left + 140, top, steps=15)  # The bar of a 7...
+    page.mouse.move(left + 50, top + 175, steps=20)  # ...and its stem.
+    page.mouse.up()

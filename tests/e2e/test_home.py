@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.e2e.conftest import assert_no_exception, screenshot, serve, wait_for_app
+from tests.e2e.conftest import assert_no_exception, draw_seven, screenshot, serve, wait_for_app
 
 DIGITS_CAPTION = "The first test image of each digit 0–7 and the model's output"
 
@@ -43,14 +43,7 @@ def test_home_pictures_lead_to_their_pages_and_draw_starts_on_the_denoiser(tmp_p
         picked = sidebar.get_by_role("combobox", name="Active run").input_value()
         assert picked.startswith("denoising · completed") and "denoiser · pretrained" in picked
         # A first stroke comes out of the noise clean.
-        canvas = page.locator('[class*="st-key-draw_canvas"] canvas.upper-canvas')
-        box = canvas.bounding_box()
-        left, top = box["x"] + 70, box["y"] + 60
-        page.mouse.move(left, top)
-        page.mouse.down()
-        page.mouse.move(left + 140, top, steps=15)  # The bar of a 7...
-        page.mouse.move(left + 50, top + 175, steps=20)  # ...and its stem.
-        page.mouse.up()
+        draw_seven(page)
         main.get_by_text("Model output").first.wait_for()
         page.wait_for_function("() => document.querySelectorAll('[data-stale=\"true\"]').length === 0")
         assert main.get_by_text("vs noisy test mean").count() == 1  # Scored against the denoiser's own figure.

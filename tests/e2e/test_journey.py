@@ -8,6 +8,7 @@ from tests.e2e.conftest import (
     assert_no_exception,
     chart_points,
     choose,
+    draw_seven,
     open_page,
     screenshot,
     type_number,
@@ -65,15 +66,7 @@ def test_train_stop_inspect_and_draw(server: str, page: object) -> None:
 
     # Draw a stroke with the mouse and see the model's output.
     open_page(page, "Draw", "Draw a digit on the canvas")
-    canvas = page.locator('[class*="st-key-draw_canvas"] canvas.upper-canvas')
-    canvas.wait_for()
-    box = canvas.bounding_box()
-    left, top = box["x"] + 70, box["y"] + 60
-    page.mouse.move(left, top)
-    page.mouse.down()
-    page.mouse.move(left + 140, top, steps=15)  # The bar of a 7...
-    page.mouse.move(left + 50, top + 175, steps=20)  # ...and its stem.
-    page.mouse.up()
+    draw_seven(page)
     page.get_by_text("Model output").first.wait_for()
     # Four panels: the 28x28 drawing, the noisy input, the model's output and its error.
     page.wait_for_function("() => document.querySelectorAll('[data-testid=\"stImage\"] img').length >= 4")
