@@ -189,8 +189,30 @@ def open_page(page: object, name: str, ready_text: str) -> None:
 
 
 def choose(page: object, label: str, option: str) -> None:
-    page.locator('[data-testid="stSelectbox"]', has_text=label).first.click()
-    page.get_by_role("option", name=option, exact=True).click()
+    """Picks `option` in the first selectbox labelled `label`."""
+    pick(page, page.locator('[data-testid="stSelectbox"]', has_text=label).first, option)
+
+
+def pick(page: object, selectbox: object, option: str, attempts: int = 4) -> None:
+    """Opens `selectbox` and clicks its `option`, opening it again if its list closed before the option showed.
+
+    A rerun that lands while the list is open closes it; under a loaded CI machine that happened between the click
+    and the option's render, and waiting longer for the option could not help.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    entry = page.get_by_role("option", name=option, exact=True)
+    for attempt in range(attempts):
+        wait_for_app(page)
+        selectbox.click()
+        try:
+            entry.wait_for(timeout=15_000)
+            entry.click(timeout=15_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == attempts - 1:
+                raise
+            page.keyboard.press("Escape")
     wait_for_app(page)
 
 

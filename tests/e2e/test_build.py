@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.conftest import assert_no_exception, screenshot, wait_for_app
 
 FIELD = "Encoder 1 filters"
 
 
-def _parameters(page: object) -> str:
+def _expect_parameters(page: object, parameters: int) -> None:
+    """Waits until the Total parameters metric reads `parameters`: the rerun that rebuilds the model may start a
+    moment after the field commits, so a single read can still see the last model."""
     metric = page.locator('[data-testid="stMetric"]', has_text="Total parameters")
-    return metric.locator('[data-testid="stMetricValue"]').inner_text()
+    expect(metric.locator('[data-testid="stMetricValue"]')).to_have_text(f"{parameters:,}", timeout=60_000)
 
 
 def _commit(page: object, keys: str) -> None:
@@ -35,7 +38,7 @@ def test_the_layer_editors_number_cells_keep_a_valid_number_whatever_is_typed(
     page.goto(f"{server}/build")
     wait_for_app(page)
     page.get_by_text("Build the architecture").wait_for()
-    assert _parameters(page) == "12,785"  # The seed preset, as a new user meets it.
+    _expect_parameters(page, 12_785)  # The seed preset, as a new user meets it.
 
     _commit(page, keys)
 
@@ -45,10 +48,10 @@ def test_the_layer_editors_number_cells_keep_a_valid_number_whatever_is_typed(
     screenshot(page, f"build-typed-{keys or 'nothing'}")
     assert value.lstrip("-").isdigit(), value  # Letters never reach the field.
     if 1 <= int(value) <= 1024:  # Taken, or (an emptied field) replaced by the smallest valid number.
-        assert _parameters(page) == f"{_seed_parameters_with(int(value)):,}"  # The model matches the field.
+        _expect_parameters(page, _seed_parameters_with(int(value)))  # The model matches the field.
     else:  # Refused where typed: marked in red, its range in a tooltip; the model keeps the last valid number.
         assert field.get_attribute("aria-invalid") == "true"
-        assert _parameters(page) == "12,785"
+        _expect_parameters(page, 12_785)
 
 
 def _seed_parameters_with(filters: int) -> int:
@@ -63,5 +66,5 @@ def test_a_number_typed_in_the_layer_editor_rebuilds_the_model(server: str, page
     page.get_by_text("Build the architecture").wait_for()
     _commit(page, "64")
     assert page.get_by_label(FIELD, exact=True).input_value() == "64"
-    assert _parameters(page) == f"{_seed_parameters_with(64):,}"
+    _expect_parameters(page, _seed_parameters_with(64))
     assert_no_exception(page)

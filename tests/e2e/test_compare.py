@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tests.e2e.conftest import assert_no_exception, screenshot, serve, wait_for_app
+from tests.e2e.conftest import assert_no_exception, pick, screenshot, serve, wait_for_app
 from tests.ui.test_compare_page import copy_run
 
 TRACE_NAMES = """(key) => {
@@ -56,9 +56,7 @@ def test_pick_two_runs_and_read_the_comparison(tmp_path: Path, page: object) -> 
         # Tag the "wide" run; the metrics table shows the tags.
         main.get_by_text("Notes and tags").click()
         form = main.locator('[data-testid="stExpander"]', has_text="Save note and tags")
-        form.locator('[data-testid="stSelectbox"]').click()
-        page.get_by_role("option", name="wide (20260101-000001-wide)").click()
-        wait_for_app(page)
+        pick(page, form.locator('[data-testid="stSelectbox"]'), "wide (20260101-000001-wide)")
         form.get_by_role("textbox", name="Note").fill("three times the learning rate")
         form.get_by_role("textbox", name="Tags").fill("wide, candidate")
         form.get_by_role("textbox", name="Tags").press("Enter")
