@@ -92,6 +92,25 @@ def describe_device() -> str:
     return f"GPU: {details.get('device_name', 'unnamed')}"
 
 
+def data_parallel_devices(batch_size: int) -> list[Any]:
+    """The devices a job on the JAX backend trains on together, data-parallel; an empty list for one device.
+
+    JAX sees every GPU of the machine (on a CPU, as many devices as
+    `XLA_FLAGS=--xla_force_host_platform_device_count=N` asks for). Each batch is split evenly between them, so
+    this takes the most devices that divide `batch_size`: batch 1000 on 3 GPUs trains on 2. On TensorFlow and
+    PyTorch a job uses one device.
+    """
+    import keras
+
+    if keras.backend.backend() != "jax":
+        return []
+    import jax
+
+    devices = jax.devices()
+    count = max(count for count in range(1, len(devices) + 1) if batch_size % count == 0)
+    return devices[:count] if count > 1 else []
+
+
 def resolve_dtype_policy(requested: str, device: str) -> str:
     """The dtype policy a job trains with: `requested`, or for "auto" the one that pays on `device`.
 

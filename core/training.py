@@ -191,12 +191,21 @@ def _train(
         _finish(path, events, "stopped", "Stopped before training began.", {})
         return "stopped"
 
+    # Several devices on JAX: each batch is split between them (`keras.distribution.DataParallel`), so every batch,
+    # the last one too, must split evenly; at most one image fewer than the devices is left out of each set.
+    devices = backends.data_parallel_devices(training.batch_size)
+    if devices:
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+        train_images, validation_images, x_test = (_split_evenly(part, len(devices)) for part in
+                                                   (train_images, validation_images, x_test))  # fmt: skip
     keras.utils.set_random_seed(training.seed)
     train_data = batches.training_batches(train_images, training.batch_size, training.noise, training.seed)
     validation_data = batches.validation_batches(validation_images, training.batch_size, training.noise,
                                                  training.seed)  # fmt: skip
     steps_per_epoch = train_data.num_batches
     device, on_gpu = backends.describe_device(), backends.device_kind() == "gpu"
+    if devices:
+        device = f"{device}, data-parallel on {len(devices)} devices"
     dtype_policy = backends.resolve_dtype_policy(training.dtype_policy, "gpu" if on_gpu else "cpu")
     model = build_model(spec, steps_per_epoch=steps_per_epoch, dtype_policy=dtype_policy)
     params = model.count_params()
@@ -247,15 +256,21 @@ def _train(
     if callback.images_seen > callback.images_saved:
         runs.save_model(path, model)  # Stopped mid-epoch: keep the weights as they are now.
     metrics = callback.metrics(train_seconds)
-    metrics["test_loss"] = float(model.evaluate(x_test, x_test, batch_size=1000, verbose=0))
+    test_batch = 1000 - 1000 % max(1, len(devices))  # Splits evenly between the devices.
+    metrics["test_loss"] = float(model.evaluate(x_test, x_test, batch_size=test_batch, verbose=0))
     if training.noise.kind != "none":
         noisy = noisy_test_images(x_test, training)
-        metrics["test_noisy_loss"] = float(model.evaluate(noisy, x_test, batch_size=1000, verbose=0))
+        metrics["test_noisy_loss"] = float(model.evaluate(noisy, x_test, batch_size=test_batch, verbose=0))
     if callback.stopped:
         _finish(path, events, "stopped", f"Stopped after {callback.describe_progress()}.", metrics)
         return "stopped"
     _finish(path, events, "completed", f"Completed {plural(training.epochs, 'epoch')}.", metrics)
     return "completed"
+
+
+def _split_evenly(images: np.ndarray, devices: int) -> np.ndarray:
+    """The first images of `images`, as many as split evenly between `devices`."""
+    return images[: len(images) - len(images) % devices]
 
 
 def _finish(path: Path, events: EventWriter, status: str, message: str, metrics: dict[str, Any]) -> None:

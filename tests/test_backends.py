@@ -111,6 +111,26 @@ def test_a_job_trains_on_jax_in_its_worker_and_says_so(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not HAS_JAX, reason="JAX is not installed")
+def test_a_job_on_several_jax_devices_trains_data_parallel_to_the_same_losses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No machine here has two GPUs; JAX can split this CPU into two devices, which takes the same code path.
+    spec = preset("strided").with_training(batch_size=100, epochs=2, learning_rate=0.003, dtype_policy="float32")
+    runner = JobRunner(tmp_path)
+    one = runner.join(runner.start(spec, limit=600, backend="jax"), timeout=300)
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
+    two = runner.join(runner.start(spec, limit=600, backend="jax"), timeout=300)
+    assert (one.status, two.status) == ("completed", "completed"), (one.message, two.message)
+    summaries = [runs.read_summary(tmp_path / snapshot.job_id) for snapshot in (one, two)]
+    assert "data-parallel" not in summaries[0]["device"]
+    assert summaries[1]["device"].endswith(", data-parallel on 2 devices")
+    # Each device takes half of every batch, and the gradients are averaged: the same training, to rounding.
+    for name in ("loss", "val_loss", "test_loss"):
+        assert summaries[1][name] == pytest.approx(summaries[0][name], rel=1e-4), name
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_JAX, reason="JAX is not installed")
 def test_a_model_saved_on_tensorflow_loads_on_jax_with_the_same_outputs(tmp_path: Path) -> None:
     import keras
 
