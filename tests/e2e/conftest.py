@@ -6,6 +6,7 @@ signals (the health endpoint, elements and texts), never on fixed sleeps. Screen
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -207,12 +208,42 @@ def pick(page: object, selectbox: object, option: str, attempts: int = 4) -> Non
         selectbox.click()
         try:
             entry.wait_for(timeout=15_000)
+            watch_script_runs(page)
             entry.click(timeout=15_000)
             break
         except PlaywrightTimeout:
             if attempt == attempts - 1:
                 raise
             page.keyboard.press("Escape")
+    wait_for_rerun(page)
+
+
+SCRIPT_RUNS = """() => {
+    window.studioScriptRuns?.observer.disconnect();
+    const app = document.querySelector('[data-testid="stApp"]');
+    const runs = {count: 0, observer: new MutationObserver(() => {
+        if (app.getAttribute('data-test-script-state') !== 'notRunning') runs.count += 1;
+    })};
+    runs.observer.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+    window.studioScriptRuns = runs;
+}"""
+
+
+def watch_script_runs(page: object) -> None:
+    """Counts the script runs that start from now on, for `wait_for_rerun`."""
+    page.evaluate(SCRIPT_RUNS)
+
+
+def wait_for_rerun(page: object, timeout: float = 10_000) -> None:
+    """Waits for a script run started since `watch_script_runs` (if one starts within `timeout` ms) to finish.
+
+    Right after a widget changes, Streamlit may not have begun the rerun yet, so `wait_for_app` alone can return
+    while the page still shows the widgets of the run before.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    with contextlib.suppress(PlaywrightTimeout):  # No rerun: the value picked was already the widget's.
+        page.wait_for_function("() => window.studioScriptRuns.count > 0", timeout=timeout)
     wait_for_app(page)
 
 
