@@ -1,0 +1,140 @@
+"""How training cost grows: throughput against batch size, and epoch time against parameter count, per backend.
+
+    .venv/bin/python -m bench.cost_growth [--backends tensorflow,jax] [--images 4000] [--out bench/results]
+
+Each point runs in a fresh process (Keras picks its backend once, at import): the model built by `core.model`
+(float32), fed by `core.batches` from the MNIST training images, two warm-up steps (tracing, compilation), then
+timed steps covering at least `--images` images (and at least two steps). One pass measures every point, so the
+machine's drift touches them alike.
+
+- Batch size: the `seed` model at batch 32 to 4,096.
+- Parameters: every preset's model, and the `seed` model with 2 and 4 times its filters, at batch 1000 (`seed-fast`
+  is `seed`'s architecture, so it is left out); an epoch is 48,000 images at the measured rate.
+
+Writes `cost_growth.json` and two Plotly charts as PNG (`cost_growth_batch.png`, `cost_growth_parameters.png`)
+into `--out`; BENCHMARKS.md links them. Saving PNGs takes `kaleido` (in `requirements-dev.txt`) and a Chromium.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BATCH_SIZES = (32, 64, 128, 256, 512, 1024, 2048, 4096)
+WIDENINGS = (2, 4)  # The seed model with this many times its filters.
+EPOCH_IMAGES = 48_000  # The reference's training split: 60,000 images less a validation split of 0.2.
+
+MEASURE = """
+import json, math, sys, time
+import keras
+from core import batches, mnist
+from core.backends import describe_device
+from core.model import build_model
+from core.spec import ExperimentSpec
+spec = ExperimentSpec.from_dict(json.loads(sys.argv[1]))
+batch_size, images = int(sys.argv[2]), int(sys.argv[3])
+keras.utils.set_random_seed(0)
+model = build_model(spec, dtype_policy="float32")
+data = batches.training_batches(mnist.load_mnist().x_train[:48_000], batch_size, spec.training.noise, 0)
+steps = max(2, math.ceil(images / batch_size))
+model.fit(data, epochs=1, steps_per_epoch=2, verbose=0)
+started = time.perf_counter()
+model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0)
+seconds = time.perf_counter() - started
+print(json.dumps({"images_per_second": steps * batch_size / seconds, "params": model.count_params(),
+                  "device": describe_device()}))
+"""
+
+
+def widened(factor: int) -> object:
+    """The `seed` spec with `factor` times the filters of every layer but the output."""
+    from core.presets import preset
+
+    seed = preset("seed")
+
+    def wider(layers: tuple) -> tuple:
+        return tuple(replace(layer, filters=layer.filters * factor) for layer in layers)
+
+    return replace(seed, name=f"seed x{factor}", encoder=wider(seed.encoder), decoder=wider(seed.decoder))
+
+
+def measure(backend: str, spec: object, batch_size: int, images: int) -> dict:
+    environment = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    command = [sys.executable, "-c", MEASURE, json.dumps(spec.to_dict()), str(batch_size), str(images)]
+    result = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def points(backends: list[str], images: int) -> list[dict]:
+    """Every measurement, printed as it is taken."""
+    from core.presets import PRESETS
+
+    models = [spec for name, spec in PRESETS.items() if name != "seed-fast"] + [widened(factor) for factor in WIDENINGS]
+    plan = [("batch", PRESETS["seed"], size) for size in BATCH_SIZES] + [("parameters", spec, 1000) for spec in models]
+    results = []
+    for backend in backends:
+        for series, spec, batch_size in plan:
+            figures = measure(backend, spec, batch_size, images)
+            point = {"series": series, "backend": backend, "model": spec.name, "batch_size": batch_size, **figures,
+                     "epoch_seconds": EPOCH_IMAGES / figures["images_per_second"]}  # fmt: skip
+            print(json.dumps(point), flush=True)
+            results.append(point)
+    return results
+
+
+def charts(results: list[dict], out: Path) -> list[Path]:
+    """The two charts, one line (or set of markers) per backend and device, saved as PNG."""
+    import plotly.graph_objects as go
+
+    by_batch, by_parameters = go.Figure(), go.Figure()
+    for backend, device in sorted({(point["backend"], point["device"]) for point in results}):
+        label = f"{backend}, {device}"
+        mine = [point for point in results if (point["backend"], point["device"]) == (backend, device)]
+        batch = [point for point in mine if point["series"] == "batch"]
+        by_batch.add_trace(go.Scatter(x=[point["batch_size"] for point in batch], mode="lines+markers", name=label,
+                                      y=[point["images_per_second"] for point in batch]))  # fmt: skip
+        models = sorted((point for point in mine if point["series"] == "parameters"), key=lambda point: point["params"])
+        by_parameters.add_trace(go.Scatter(
+            x=[point["params"] for point in models], y=[point["epoch_seconds"] for point in models], name=label,
+            mode="markers+text", text=[point["model"] for point in models], textposition="top center",
+        ))  # fmt: skip
+    by_batch.update_layout(title="Training throughput of the seed model against batch size (float32)",
+                           xaxis={"title": "batch size", "type": "log", "dtick": math.log10(2)},
+                           yaxis={"title": "images per second", "rangemode": "tozero"})  # fmt: skip
+    by_parameters.update_layout(title=f"Epoch time ({EPOCH_IMAGES:,} images, batch 1000) against parameters",
+                                xaxis={"title": "parameters", "type": "log"},
+                                yaxis={"title": "seconds per epoch", "rangemode": "tozero"})  # fmt: skip
+    paths = [out / "cost_growth_batch.png", out / "cost_growth_parameters.png"]
+    for figure, path in zip((by_batch, by_parameters), paths, strict=True):
+        figure.update_layout(template="plotly_white", width=900, height=520, showlegend=True)
+        figure.write_image(path)
+    return paths
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backends", default="tensorflow,jax", help="comma-separated Keras backends")
+    parser.add_argument("--images", type=int, default=4000, help="images timed a point, at least (default 4000)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--charts-only", action="store_true", help="redraw the charts from --out's JSON")
+    arguments = parser.parse_args()
+    arguments.out.mkdir(parents=True, exist_ok=True)
+    data = arguments.out / "cost_growth.json"
+    if arguments.charts_only:
+        results = json.loads(data.read_text())
+    else:
+        results = points(arguments.backends.split(","), arguments.images)
+        data.write_text(json.dumps(results, indent=1) + "\n")
+    for path in charts(results, arguments.out):
+        print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+
+
+if __name__ == "__main__":
+    main()
