@@ -267,5 +267,5 @@ def test_the_shipped_model_imported_shows_the_same_codes(app: AppTest, runs_dir:
     imported_strip = strips[-1][1][0]
     app.session_state[state.ACTIVE_RUN_KEY] = next(runs.PRETRAINED_DIR.glob("*-seed-fast")).name
     app.run()
-    assert app.caption[0].value.startswith("Model: **seed-fast · completed · test 0.0602 · pretrained**")
+    assert app.caption[0].value.startswith("Model: **seed-fast · completed · test 0.0598 · pretrained**")
     np.testing.assert_allclose(strips[-1][1][0], imported_strip, atol=1e-6)
