@@ -41,11 +41,16 @@ print(json.dumps({"images_per_second": steps * 1000 / seconds, "device": describ
 """
 
 
-def measure(backend: str, policy: str, steps: int) -> dict:
+def run_on_backend(script: str, backend: str, *arguments: str) -> dict:
+    """Runs `script` in a fresh Python on `backend` (Keras picks it once, at import); returns its last line's JSON."""
     environment = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    result = subprocess.run([sys.executable, "-c", MEASURE, str(steps), policy], cwd=ROOT, env=environment,
+    result = subprocess.run([sys.executable, "-c", script, *arguments], cwd=ROOT, env=environment,
                             capture_output=True, text=True, check=True)  # fmt: skip
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def measure(backend: str, policy: str, steps: int) -> dict:
+    return run_on_backend(MEASURE, backend, str(steps), policy)
 
 
 def main() -> None:

@@ -20,13 +20,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.backends import ROOT, run_on_backend
+from core.presets import PRESETS, preset
+from core.spec import ExperimentSpec
+
 BATCH_SIZES = (32, 64, 128, 256, 512, 1024, 2048, 4096)
 WIDENINGS = (2, 4)  # The seed model with this many times its filters.
 EPOCH_IMAGES = 48_000  # The reference's training split: 60,000 images less a validation split of 0.2.
@@ -53,10 +53,8 @@ print(json.dumps({"images_per_second": steps * batch_size / seconds, "params": m
 """
 
 
-def widened(factor: int) -> object:
+def widened(factor: int) -> ExperimentSpec:
     """The `seed` spec with `factor` times the filters of every layer but the output."""
-    from core.presets import preset
-
     seed = preset("seed")
 
     def wider(layers: tuple) -> tuple:
@@ -65,17 +63,12 @@ def widened(factor: int) -> object:
     return replace(seed, name=f"seed x{factor}", encoder=wider(seed.encoder), decoder=wider(seed.decoder))
 
 
-def measure(backend: str, spec: object, batch_size: int, images: int) -> dict:
-    environment = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    command = [sys.executable, "-c", MEASURE, json.dumps(spec.to_dict()), str(batch_size), str(images)]
-    result = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, check=True)
-    return json.loads(result.stdout.strip().splitlines()[-1])
+def measure(backend: str, spec: ExperimentSpec, batch_size: int, images: int) -> dict:
+    return run_on_backend(MEASURE, backend, json.dumps(spec.to_dict()), str(batch_size), str(images))
 
 
 def points(backends: list[str], images: int) -> list[dict]:
     """Every measurement, printed as it is taken."""
-    from core.presets import PRESETS
-
     models = [spec for name, spec in PRESETS.items() if name != "seed-fast"] + [widened(factor) for factor in WIDENINGS]
     plan = [("batch", PRESETS["seed"], size) for size in BATCH_SIZES] + [("parameters", spec, 1000) for spec in models]
     results = []
