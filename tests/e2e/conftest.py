@@ -250,9 +250,10 @@ def wait_for_rerun(page: object, timeout: float = 10_000) -> None:
 def type_number(page: object, label: str, value: int) -> None:
     field = page.get_by_label(label, exact=True)
     field.fill(str(value))
+    watch_script_runs(page)
     field.press("Enter")
     page.wait_for_function(f"() => document.querySelector('input[aria-label=\"{label}\"]').value === '{value}'")
-    wait_for_app(page)
+    wait_for_rerun(page)
 
 
 def chart_points(page: object) -> int:
