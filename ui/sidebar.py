@@ -211,7 +211,7 @@ def run_picker_ui() -> None:
     if not runs:
         st.caption("No trained model yet: train one on the Train page.")
         return
-    active = state.active_run()
+    active = state.active_run(runs)  # From the same listing as the labels, so the active run is among them.
     st.session_state[state.ACTIVE_RUN_KEY] = active.run_id  # Pinned, so a newer run elsewhere does not take over.
     labels = {run.run_id: run_label(run) for run in runs}
     key = _picker_key()

@@ -129,9 +129,14 @@ def denoiser_was_picked(run: RunInfo) -> bool:
     return st.session_state.get(DENOISER_PICKED_KEY) == run.run_id and not st.session_state.get(ACTIVE_RUN_CHOSEN_KEY)
 
 
-def active_run() -> RunInfo | None:
-    """The run the Reconstructions and Draw pages use: the one picked or activated, else the newest usable."""
-    runs = usable_runs()
+def active_run(runs: list[RunInfo] | None = None) -> RunInfo | None:
+    """The run the Reconstructions and Draw pages use: the one picked or activated, else the newest usable.
+
+    Args:
+        runs: the usable runs, when the caller has listed them already; a second listing could differ from the
+            caller's (a job may finish or a run be deleted in between).
+    """
+    runs = usable_runs() if runs is None else runs
     run_id = st.session_state.get(ACTIVE_RUN_KEY)
     return next((run for run in runs if run.run_id == run_id), runs[0] if runs else None)
 

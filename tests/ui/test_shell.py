@@ -93,6 +93,21 @@ def test_picking_a_run_makes_it_active_on_every_page(trained_app: AppTest, train
     assert any("(shipped pretrained model)" in metric.label for metric in trained_app.metric)
 
 
+def test_a_run_gaining_its_model_while_the_sidebar_draws_does_not_break_the_picker(
+    app: AppTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A training job saves its first model between two listings of the store: the picker and the active run it
+    # shows must come from one listing. Here the first listing lacks the newest run and every later one has it.
+    from ui import state
+
+    every_run = state.usable_runs()
+    listings = iter([every_run[1:]])
+    monkeypatch.setattr(state, "usable_runs", lambda: next(listings, every_run))
+    app.run()
+    assert not app.exception, [exception.value for exception in app.exception]
+    assert active_run_picker(app).value == every_run[1].run_id
+
+
 def test_sidebar_offers_the_installed_backends_and_the_precision(app: AppTest) -> None:
     from core.backends import installed_backends
     from ui.state import SPEC_KEY
