@@ -119,6 +119,14 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         yield running
 
 
+@pytest.fixture(autouse=True)
+def no_job_outlives_its_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Stops the jobs a test left in the session's store, so a failed test's long job does not hold up the next."""
+    yield
+    if "served" in request.fixturenames:
+        stop_every_job(request.getfixturevalue("served").runs_dir)
+
+
 @pytest.fixture(scope="session")
 def server(served: Served) -> str:
     """The base URL of the session's dashboard."""
