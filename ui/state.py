@@ -113,10 +113,11 @@ def activate_a_denoiser() -> RunInfo | None:
     Returns:
         The denoiser made active, or None if the active run stays as it was.
     """
-    active = active_run()
+    runs = usable_runs()
+    active = active_run(runs)
     if st.session_state.get(ACTIVE_RUN_CHOSEN_KEY) or active is None or active.is_denoiser:
         return None
-    denoiser = best_denoiser(usable_runs())
+    denoiser = best_denoiser(runs)
     if denoiser is None:
         return None
     activate_run(denoiser.run_id, chosen=False)
