@@ -6,7 +6,9 @@ repository's `runs/` or sees its shipped runs.
 
 from __future__ import annotations
 
+import functools
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -21,6 +23,34 @@ from core.spec import ExperimentSpec
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 SLOW_FIXTURES = {"trained_runs_dir"}  # Fixtures that train a model in a worker process.
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Scans the installed packages for Streamlit components once per test process, not once per AppTest.
+
+    Every new `AppTest` reads the metadata of every installed distribution (hundreds here: TensorFlow, JAX, Ray)
+    looking for Streamlit v2 components: 0.32 s of a page test's 0.42 s. The running server scans once, at start;
+    the installed packages do not change while the tests run, so the first scan's answer stands for the rest.
+    """
+    from streamlit.components.v2 import manifest_scanner
+    from streamlit.runtime.scriptrunner import script_runner
+
+    scan = manifest_scanner.scan_component_manifests
+    if not hasattr(scan, "cache_info"):  # Not already wrapped (an xdist worker configures once, too).
+        manifest_scanner.scan_component_manifests = functools.lru_cache(maxsize=1)(scan)
+    script_runner._clean_problem_modules = _clean_problem_modules_as_in_the_server
+
+
+def _clean_problem_modules_as_in_the_server() -> None:
+    """What Streamlit cleans after each script run in the studio's server: Matplotlib's figures, not Keras' session.
+
+    After every script run Streamlit calls `keras.backend.clear_session()` if Keras is imported, which runs a full
+    garbage collection: 0.2 s a page run in a test process holding TensorFlow, more than the run itself. The server
+    never imports Keras (tests/test_server_imports.py), so it never does this; here, tests of `core` that import
+    Keras would otherwise make every later page test in their process three times slower.
+    """
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
