@@ -291,7 +291,7 @@ def _record_crash(path: Path, code: int) -> None:
     message = f"{reason}." + (f" Its last words: {last}" if last else "") + f" Its full log is {WORKER_LOG} in the run."
     summary = runs.read_summary(path)
     metrics = {"epochs_completed": summary.get("epochs_completed", 0)}
-    runs.update_summary(path, status="failed", message=message, ended_at=_now_iso())
+    runs.update_summary(path, status="failed", message=message, ended_at=runs.timestamp())
     with EventWriter(path) as events:
         events.write("end", status="failed", message=message, **metrics)
 
@@ -305,12 +305,6 @@ def _last_log_line(path: Path) -> str:
         return ""
     meaningful = [line.strip() for line in lines if line.strip()]
     return meaningful[-1][:300] if meaningful else ""
-
-
-def _now_iso() -> str:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 # --- Watching: snapshots from the event logs ---------------------------------------------------------------

@@ -177,6 +177,11 @@ def new_run_id(name: str, runs_dir: Path | str = DEFAULT_RUNS_DIR) -> str:
 # --- Writing -----------------------------------------------------------------------------------------------
 
 
+def timestamp() -> str:
+    """Now, as the store writes every time (`created_at`, `ended_at`, ...): ISO 8601 in UTC, to the second."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
     """Writes JSON to a temporary file beside `path`, flushes it to disk, then renames it over `path`."""
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -231,7 +236,7 @@ def create_run(
     path = _claim_run_directory(root, spec.name)
     write_json_atomic(path / "config.json", {"spec": spec.to_dict(), "settings": settings or {}})
     (path / "history.jsonl").touch()
-    now = datetime.now(UTC).isoformat(timespec="seconds")
+    now = timestamp()
     write_json_atomic(
         path / "summary.json",
         {
@@ -346,7 +351,7 @@ def register_imported_run(
     write_json_atomic(staging / "config.json", {"spec": None, "settings": {}, "imported": imported})
     path = _claim_run_directory(root, name)  # The rename below then replaces the empty claimed directory.
     run_id = path.name
-    now = datetime.now(UTC).isoformat(timespec="seconds")
+    now = timestamp()
     first = {"run_id": run_id, "name": name, "status": "imported", "created_at": now, **(summary or {})}
     first["imported_from"] = imported["file_name"]
     try:

@@ -22,7 +22,7 @@ trial's number and its settings). The sweep itself lives beside the runs, in `ru
     state.json        the status, where it runs, and each trial's run id and outcome
     stop              present when a stop was requested: the driver stops the sweep's trials and ends
 
-A sweep is driven by its own process, `python -m core.sweep drive DIR` (like a job's supervisor, it outlives the
+A sweep is driven by its own process, `python -m core.sweep_driver ID` (like a job's supervisor, it outlives the
 dashboard): locally it feeds the trials one by one into the store's job queue, where as many train at once as
 the queue allows (`core.jobs.max_parallel`), and stops poor trials with asynchronous successive halving
 (`core.asha`); on Ray (`--ray-address` or `RAY_ADDRESS`) each trial is a Ray Tune trial and Ray's own
@@ -523,8 +523,9 @@ def create_sweep(definition: SweepDefinition, runs_dir: Path | str) -> str:
         raise SweepError("Too many sweeps created in the same second; try again.")
     path = root / sweep_id
     runs.write_json_atomic(path / DEFINITION_FILE, definition.to_dict())
-    runs.write_json_atomic(path / STATE_FILE, {"sweep_id": sweep_id, "status": "created", "created_at": _now(),
-                                               "elapsed_seconds": 0.0, "trials": {}})  # fmt: skip
+    state = {"sweep_id": sweep_id, "status": "created", "created_at": runs.timestamp(), "elapsed_seconds": 0.0,
+             "trials": {}}  # fmt: skip
+    runs.write_json_atomic(path / STATE_FILE, state)
     return sweep_id
 
 
@@ -713,7 +714,7 @@ def start_sweep(
     (path / STOP_FILE).unlink(missing_ok=True)
     executor = "ray" if ray_address else "local"
     update_state(path, status="running", executor=executor, ray_address=ray_address, parallel=parallel,
-                 started_at=_now(), ended_at=None, message="Starting the sweep.",
+                 started_at=runs.timestamp(), ended_at=None, message="Starting the sweep.",
                  driver=None)  # fmt: skip
     _launch_driver(path, Path(runs_dir))
     return read_sweep(sweep_id, runs_dir)
@@ -723,7 +724,7 @@ def _launch_driver(path: Path, runs_dir: Path) -> None:
     environment = dict(os.environ)
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(runs.PROJECT_ROOT), environment.get("PYTHONPATH")]))
     environment["PYTHONUNBUFFERED"] = "1"
-    command = [sys.executable, "-m", "core.sweep", "--runs-dir", str(runs_dir), "drive", path.name]
+    command = [sys.executable, "-m", "core.sweep_driver", "--runs-dir", str(runs_dir), path.name]
     with open(path / DRIVER_LOG, "ab") as log:
         process = subprocess.Popen(command, cwd=runs.PROJECT_ROOT, env=environment, stdin=subprocess.DEVNULL,
                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
@@ -742,7 +743,7 @@ def stop_sweep(sweep_id: str, runs_dir: Path | str) -> SweepInfo:
     stop_trials(sweep_id, runs_dir)
     info = read_sweep(sweep_id, runs_dir)
     if info.status in ("created", "interrupted"):
-        update_state(path, status="stopped", message="Stopped.", ended_at=_now())
+        update_state(path, status="stopped", message="Stopped.", ended_at=runs.timestamp())
     return read_sweep(sweep_id, runs_dir)
 
 
@@ -768,35 +769,7 @@ def wait_for_sweep(sweep_id: str, runs_dir: Path | str, timeout: float | None = 
         time.sleep(0.25)
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-# --- The driver --------------------------------------------------------------------------------------------
-
-
-def drive(sweep_id: str, runs_dir: Path | str) -> int:
-    """Runs a sweep to its end in this process: the trials not yet done, locally or on Ray (`start_sweep`)."""
-    path = sweep_path(sweep_id, runs_dir)
-    update_state(path, driver=runs.process_identity(os.getpid()))
-    state = read_state(path)
-    started = time.monotonic()
-    try:
-        definition = read_definition(path)
-        if state.get("executor") == "ray":
-            from core.sweep_ray import drive_ray
-
-            status, message = drive_ray(path, definition, Path(runs_dir), state)
-        else:
-            from core.sweep_local import drive_local
-
-            status, message = drive_local(path, definition, Path(runs_dir), state)
-    except Exception as error:  # Anything: the sweep ends "failed" with the reason, and its trials are stopped.
-        status, message = "failed", f"The sweep failed: {type(error).__name__}: {error}"
-        stop_trials(sweep_id, runs_dir)
-    elapsed = float(state.get("elapsed_seconds") or 0.0) + time.monotonic() - started
-    update_state(path, status=status, message=message, ended_at=_now(), elapsed_seconds=elapsed)
-    return 0 if status != "failed" else 1
+# --- What the driver needs ---------------------------------------------------------------------------------
 
 
 def pending_trials(path: Path, definition: SweepDefinition, runs_dir: Path) -> list[Trial]:
@@ -900,13 +873,10 @@ def main(argv: list[str] | None = None) -> int:
     status_parser.add_argument("sweep_id")
     status_parser.add_argument("--json", action="store_true")
     commands.add_parser("list", help="the store's sweeps")
-    commands.add_parser("drive", help=argparse.SUPPRESS).add_argument("sweep_id")
     arguments = parser.parse_args(argv)
     runs_dir = arguments.runs_dir
 
     try:
-        if arguments.command == "drive":
-            return drive(arguments.sweep_id, runs_dir)
         if arguments.command == "list":
             sweeps = list_sweeps(runs_dir)
             if not sweeps:
