@@ -6,16 +6,18 @@ hold 47 MB in all, and work the same on every Keras backend (a `PyDataset`, not 
 JAX backend on a machine without TensorFlow could not run). Importing this module imports Keras: only worker
 processes and tests do.
 
-On the TensorFlow backend, Keras runs a `PyDataset` through `tf.data.Dataset.from_generator`, which calls back into
-Python from tf.data's threads. Tearing that iterator down at the end of an epoch sometimes left the training
-process idle (no CPU at all) for about 20 s, waiting for one of those threads: one epoch in three or four of
-`seed` took 41 s instead of 21. `tensorflow_dataset` gives `fit` the same batches as a tf.data pipeline with no
-Python in it, where the batches need no noise (NumPy's, `core.noise`, is the one home of noise).
+On the TensorFlow backend, Keras runs a `PyDataset` through `tf.data.Dataset.from_generator`, a new iterator every
+epoch. Tearing the old one down sometimes left the training process idle (no CPU at all) for 8 to 20 s, its main
+thread waiting in the iterator's destructor for one of tf.data's threads (py-spy: `~LogicalThreadWrapper` under
+`TensorFlowTrainer.fit`): one epoch in three or four of `seed` took 41 s instead of 21, of `denoising` 20.5 s
+instead of 12. `tensorflow_dataset` gives `fit` the same batches through one iterator for every epoch instead.
 """
 
 from __future__ import annotations
 
 import math
+import random
+from collections.abc import Iterator
 from typing import Any
 
 import keras
@@ -86,24 +88,39 @@ class ImageBatches(keras.utils.PyDataset):
             return None
         return np.random.default_rng([self.seed, self.epoch if epoch is None else epoch]).permutation(len(self.images))
 
-    def tensorflow_dataset(self, epochs: int) -> Any | None:
-        """These batches for `epochs` epochs as one `tf.data.Dataset` with no Python in it; None with noise.
+    def tensorflow_dataset(self, epochs: int) -> Any:
+        """These batches for `epochs` epochs as one `tf.data.Dataset`, which `fit` reads through one iterator.
 
         Keras calls `on_epoch_end` before each epoch, so epoch e (from 1) of the `PyDataset` draws order e; so does
         this pipeline, which runs its epochs one after another: give `fit` its `steps_per_epoch`, and the
         iterator is never torn down between epochs. Validation batches (no shuffle) are one epoch's worth, which
-        Keras reads afresh for each evaluation. Keras also visits a `PyDataset`'s batches in a random order each
-        epoch (`fit(shuffle=True)`, Python's `random`); this pipeline visits them in order. Both are random orders
-        of the images, not the same one, so a run's losses differ between the two paths as between two seeds.
+        Keras reads afresh for each evaluation.
 
-        Noise has no pipeline here: it is NumPy's (`core.noise`). A Python generator running through every epoch
-        in one iterator was tried for noisy batches (dd04692, reverted): the denoising preset trained no faster
-        (124 s and 144 s against 133 s through the `PyDataset`, on a quiet machine) and its shipped model could
-        no longer be made again (noisy test BCE 0.0840 against 0.0836, from the other batch order).
+        Without noise the pipeline has no Python in it, and visits each epoch's batches in order, where Keras'
+        adapter visits a `PyDataset`'s in a random order (`fit(shuffle=True)`, Python's `random`): both are random
+        orders of the images, not the same one, so a clean run's losses differ between the two roads as between
+        two seeds. Noise is NumPy's (`core.noise` is its one home), so noisy training batches come from one Python
+        generator over every epoch, which also shuffles the batch order as Keras' adapter does: a noisy run trains
+        to the same weights, to the bit, on either road (tests/test_batches.py). Noisy validation inputs, the same
+        every epoch, are drawn once.
         """
-        if self.noise.kind != "none":
-            return None
         import tensorflow as tf
+
+        def scaled(pixels: Any) -> tuple[Any, Any]:
+            clean = (tf.cast(pixels, tf.float32) / np.float32(255))[..., tf.newaxis]  # As `core.mnist.scale`.
+            return clean, clean
+
+        if self.noise.kind != "none" and self.shuffle:
+            # Noise is NumPy's (`core.noise`), so these batches come from Python: one generator for every epoch.
+            spec = tf.TensorSpec((None, *self.images.shape[1:], 1), tf.float32)
+            return tf.data.Dataset.from_generator(lambda: self._batches_of_epochs(epochs),
+                                                  output_signature=(spec, spec)).prefetch(2)  # fmt: skip
+        if self.noise.kind != "none":
+            # The same noise every epoch (validation): drawn once here, batch by batch as `__getitem__` draws it,
+            # so the inputs are those of the `PyDataset` to the last bit.
+            inputs = np.concatenate([self[index][0] for index in range(self.num_batches)])
+            pairs = tf.data.Dataset.from_tensor_slices((inputs, self.images)).batch(self.batch_size)
+            return pairs.map(lambda noisy, pixels: (noisy, scaled(pixels)[1])).prefetch(2)
 
         images = tf.constant(self.images)
         if self.shuffle:
@@ -115,11 +132,17 @@ class ImageBatches(keras.utils.PyDataset):
         else:
             chosen = tf.data.Dataset.from_tensor_slices(images).batch(self.batch_size)
 
-        def scaled(pixels: Any) -> tuple[Any, Any]:
-            clean = (tf.cast(pixels, tf.float32) / np.float32(255))[..., tf.newaxis]  # As `core.mnist.scale`.
-            return clean, clean
-
         return chosen.map(scaled).prefetch(2)
+
+    def _batches_of_epochs(self, epochs: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Epochs 1 to `epochs` of batches, each epoch as Keras' `PyDataset` adapter draws it for `fit`."""
+        for epoch in range(1, epochs + 1):
+            self.epoch = epoch
+            self.order = self._order()
+            indices = list(range(self.num_batches))
+            random.shuffle(indices)  # As Keras' adapter does, with the random state `keras.utils.set_random_seed` set.
+            for index in indices:
+                yield self[index]
 
 
 def training_batches(images: np.ndarray, batch_size: int, noise: NoiseSpec, seed: int) -> ImageBatches:

@@ -289,12 +289,12 @@ def _finish(path: Path, events: EventWriter, status: str, message: str, metrics:
 def _fit_data(
     train: batches.ImageBatches, validation: batches.ImageBatches | None, epochs: int, backend: str
 ) -> dict[str, Any]:
-    """What `fit` reads: on TensorFlow, a pipeline with no Python in it where there is no noise to add."""
-    if backend == "tensorflow" and (pipeline := train.tensorflow_dataset(epochs)) is not None:
-        # One iterator for every epoch (the pipeline shuffles each epoch itself), so none is torn down between them.
-        return {"x": pipeline, "steps_per_epoch": train.num_batches, "shuffle": False,
-                "validation_data": None if validation is None else validation.tensorflow_dataset(1)}  # fmt: skip
-    return {"x": train, "validation_data": validation}
+    """What `fit` reads: the `PyDataset`s, or on TensorFlow their tf.data pipelines (`tensorflow_dataset`)."""
+    if backend != "tensorflow":
+        return {"x": train, "validation_data": validation}
+    # One iterator for every epoch (the pipeline shuffles each epoch itself), so none is torn down between them.
+    return {"x": train.tensorflow_dataset(epochs), "steps_per_epoch": train.num_batches, "shuffle": False,
+            "validation_data": None if validation is None else validation.tensorflow_dataset(1)}  # fmt: skip
 
 
 def portable_traceback() -> str:
