@@ -10,14 +10,15 @@ On the TensorFlow backend, Keras runs a `PyDataset` through `tf.data.Dataset.fro
 epoch. Tearing the old one down sometimes left the training process idle (no CPU at all) for 8 to 20 s, its main
 thread waiting in the iterator's destructor for one of tf.data's threads (py-spy: `~LogicalThreadWrapper` under
 `TensorFlowTrainer.fit`): one epoch in three or four of `seed` took 41 s instead of 21, of `denoising` 20.5 s
-instead of 12. `tensorflow_dataset` gives `fit` the same batches through one iterator for every epoch instead.
+instead of 12. A generator's iterator runs Python as it is torn down, and one generator for all epochs still
+stalled once, 31 s, at the end of `fit`. `tensorflow_dataset` gives `fit` the same batches through one iterator
+for every epoch, with no generator in it.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator
 from typing import Any
 
 import keras
@@ -70,13 +71,16 @@ class ImageBatches(keras.utils.PyDataset):
         return math.ceil(len(self.images) / self.batch_size)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        return self._batch(index, self.epoch, self.order)
+
+    def _batch(self, index: int, epoch: int, order: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         positions = slice(index * self.batch_size, (index + 1) * self.batch_size)
-        chosen = self.images[positions] if self.order is None else self.images[self.order[positions]]
+        chosen = self.images[positions] if order is None else self.images[order[positions]]
         clean = scale(chosen)
         if self.noise.kind == "none":
             return clean, clean
         # Seeded by (seed, epoch, batch), so each batch's noise is fixed whatever order Keras asks for batches in.
-        generator = np.random.default_rng([self.seed, self.epoch if self.fresh_noise else 0, index])
+        generator = np.random.default_rng([self.seed, epoch if self.fresh_noise else 0, index])
         return add_noise(clean, self.noise.kind, self.noise.amount, seed=generator), clean
 
     def on_epoch_end(self) -> None:
@@ -99,10 +103,10 @@ class ImageBatches(keras.utils.PyDataset):
         Without noise the pipeline has no Python in it, and visits each epoch's batches in order, where Keras'
         adapter visits a `PyDataset`'s in a random order (`fit(shuffle=True)`, Python's `random`): both are random
         orders of the images, not the same one, so a clean run's losses differ between the two roads as between
-        two seeds. Noise is NumPy's (`core.noise` is its one home), so noisy training batches come from one Python
-        generator over every epoch, which also shuffles the batch order as Keras' adapter does: a noisy run trains
-        to the same weights, to the bit, on either road (tests/test_batches.py). Noisy validation inputs, the same
-        every epoch, are drawn once.
+        two seeds. Noise is NumPy's (`core.noise` is its one home), so Python makes each noisy training batch (a
+        `numpy_function` mapped over the batch numbers of every epoch), visiting them in the order Keras' adapter
+        does: a noisy run trains to the same weights, to the bit, on either road (tests/test_batches.py). Noisy
+        validation inputs, the same every epoch, are drawn once.
         """
         import tensorflow as tf
 
@@ -111,10 +115,27 @@ class ImageBatches(keras.utils.PyDataset):
             return clean, clean
 
         if self.noise.kind != "none" and self.shuffle:
-            # Noise is NumPy's (`core.noise`), so these batches come from Python: one generator for every epoch.
-            spec = tf.TensorSpec((None, *self.images.shape[1:], 1), tf.float32)
-            return tf.data.Dataset.from_generator(lambda: self._batches_of_epochs(epochs),
-                                                  output_signature=(spec, spec)).prefetch(2)  # fmt: skip
+            # Noise is NumPy's, so Python makes each batch, from its number alone. Not `from_generator`: tearing
+            # down a generator's iterator runs Python too, from a tf.data thread, and that stalled (see above).
+            visits: list[tuple[int, int]] = []
+            orders: dict[int, np.ndarray | None] = {}
+
+            def make(step: np.int64) -> tuple[np.ndarray, np.ndarray]:
+                if not visits:  # Shuffled once `fit` asks for the first batch, as Keras' adapter shuffles.
+                    visits.extend(self._visits(epochs))
+                epoch, index = visits[int(step)]
+                if epoch not in orders:
+                    orders.clear()  # One epoch's order at a time: the batches come epoch after epoch.
+                    orders[epoch] = self._order(epoch)
+                return self._batch(index, epoch, orders[epoch])
+
+            shape = (None, *self.images.shape[1:], 1)
+
+            def made(step: Any) -> tuple[Any, Any]:
+                inputs, targets = tf.numpy_function(make, [step], (tf.float32, tf.float32))
+                return tf.ensure_shape(inputs, shape), tf.ensure_shape(targets, shape)
+
+            return tf.data.Dataset.range(epochs * self.num_batches).map(made).prefetch(2)
         if self.noise.kind != "none":
             # The same noise every epoch (validation): drawn once here, batch by batch as `__getitem__` draws it,
             # so the inputs are those of the `PyDataset` to the last bit.
@@ -134,15 +155,14 @@ class ImageBatches(keras.utils.PyDataset):
 
         return chosen.map(scaled).prefetch(2)
 
-    def _batches_of_epochs(self, epochs: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Epochs 1 to `epochs` of batches, each epoch as Keras' `PyDataset` adapter draws it for `fit`."""
+    def _visits(self, epochs: int) -> list[tuple[int, int]]:
+        """(epoch, batch) for epochs 1 to `epochs`, in the order Keras' `PyDataset` adapter visits them in `fit`."""
+        visits = []
         for epoch in range(1, epochs + 1):
-            self.epoch = epoch
-            self.order = self._order()
             indices = list(range(self.num_batches))
             random.shuffle(indices)  # As Keras' adapter does, with the random state `keras.utils.set_random_seed` set.
-            for index in indices:
-                yield self[index]
+            visits += [(epoch, index) for index in indices]
+        return visits
 
 
 def training_batches(images: np.ndarray, batch_size: int, noise: NoiseSpec, seed: int) -> ImageBatches:

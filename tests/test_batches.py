@@ -115,14 +115,23 @@ def test_noisy_validation_batches_through_tensorflow_are_the_pydatasets_to_the_b
         assert not np.array_equal(inputs, targets)  # Noisy inputs, clean targets.
 
 
-def fitted_weights(data: dict) -> list[np.ndarray]:
-    """The weights of a tiny autoencoder after `fit` on `data` (fit's arguments) for 2 epochs, seed 0."""
+def fitted_weights(pipeline: bool, images: np.ndarray) -> list[np.ndarray]:
+    """The weights of a tiny denoiser after 2 epochs of `fit`, on the tf.data pipelines or the `PyDataset`s.
+
+    In the order `core.training` takes: the seed, the batches, the model, then `fit`.
+    """
     import keras
 
+    from core.training import _fit_data
+
     keras.utils.set_random_seed(0)
+    train = training_batches(images, 50, GAUSSIAN, seed=3)
+    validation = validation_batches(images[:100], 50, GAUSSIAN, seed=3)
     model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(2, 3, padding="same", activation="relu"),
                               keras.layers.Conv2D(1, 3, padding="same", activation="sigmoid")])  # fmt: skip
     model.compile(optimizer="adam", loss="binary_crossentropy")
+    data = _fit_data(train, validation, 2, "tensorflow" if pipeline else "jax")  # "jax": the PyDatasets.
+    assert isinstance(data["x"], ImageBatches) != pipeline
     model.fit(**data, epochs=2, verbose=0)
     return model.get_weights()
 
@@ -131,14 +140,6 @@ def test_fit_on_the_noisy_tensorflow_pipeline_trains_exactly_as_on_the_pydataset
     # The pipeline is only a faster road (no iterator torn down between epochs, where the PyDataset's stalled
     # 8 s an epoch in three): the same batches, noise and order each epoch, so the same weights to the bit. (The
     # clean pipeline visits batches in order, unlike Keras' adapter: see `tensorflow_dataset`.)
-    from core.training import _fit_data
-
-    def data(pipeline: bool) -> dict:
-        train = training_batches(images, 50, GAUSSIAN, seed=3)
-        validation = validation_batches(images[:100], 50, GAUSSIAN, seed=3)
-        return _fit_data(train, validation, 2, "tensorflow" if pipeline else "jax")  # "jax": the PyDatasets.
-
-    through_pipeline, through_pydataset = data(pipeline=True), data(pipeline=False)
-    assert not isinstance(through_pipeline["x"], ImageBatches) and isinstance(through_pydataset["x"], ImageBatches)
-    for trained, expected in zip(fitted_weights(through_pipeline), fitted_weights(through_pydataset), strict=True):
+    through_pipeline, through_pydataset = fitted_weights(True, images), fitted_weights(False, images)
+    for trained, expected in zip(through_pipeline, through_pydataset, strict=True):
         np.testing.assert_array_equal(trained, expected)
