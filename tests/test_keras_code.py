@@ -125,7 +125,7 @@ def test_seed_code_reads_like_keras_io() -> None:
 def test_denoisers_train_on_noisy_inputs() -> None:
     code = keras_code(preset("denoising"))
     assert "np.random.normal(size=x_train.shape)" in code
-    assert "# autoencoder.fit(noisy_train, x_train, batch_size=128, epochs=10, validation_split=0.2)" in code
+    assert "# autoencoder.fit(noisy_train, x_train, batch_size=128, epochs=9, validation_split=0.2)" in code
 
 
 @pytest.mark.parametrize(

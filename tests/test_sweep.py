@@ -1,7 +1,7 @@
 """Tests for core.sweep, core.asha and the sweep drivers: definitions and their errors, the plan, early stopping,
 and real sweeps whose trials train in worker processes, locally and on a real Ray head started by the test.
 
-Tiny trials: a 4-8-channel strided autoencoder on 600 images (24 steps of 20 an epoch), 2 epochs; most of a
+Tiny trials: a 4-8-channel strided autoencoder on 1,200 images (96 steps of 10 an epoch), 2 epochs; most of a
 trial's time is its worker's TensorFlow start-up.
 """
 
@@ -35,7 +35,7 @@ TINY = ExperimentSpec(
     encoder=(conv2d(8, strides=2, padding="same"), conv2d(4, strides=2, padding="same")),  # 28 -> 14 -> 7
     decoder=(conv2d_transpose(8, strides=2, padding="same"), conv2d_transpose(8, strides=2, padding="same")),
     output=conv2d(1, activation="sigmoid", padding="same", kernel_initializer="glorot_uniform"),
-).with_training(batch_size=20, epochs=2, learning_rate=0.003)  # 24 steps an epoch: time for a stop to land.
+).with_training(batch_size=10, epochs=2, learning_rate=0.003)  # 96 steps an epoch: time for a stop to land.
 # Two good learning rates and two far too small: after one epoch the small ones have barely moved, so ASHA stops them.
 # The good ones stay moderate: at 0.01 this tiny ReLU model died (every output 0.5, BCE ln 2) on the CI machine.
 POOR_RATE = 1e-5
@@ -44,7 +44,9 @@ DESIGNED = {
     "spec": TINY.to_dict(),
     "parameters": {"training.learning_rate": [0.003, POOR_RATE, 0.005, POOR_RATE]},
     "trials": 4,
-    "limit": 600,
+    # 960 training images: with 480 (24 steps an epoch), a whole epoch passed under CI's load before the early stop
+    # landed, and the poor trials completed.
+    "limit": 1200,
     "early_stopping": {"grace_epochs": 1, "reduction_factor": 2},
 }
 
@@ -264,13 +266,13 @@ def check_designed_sweep(info: sweep.SweepInfo, runs_dir: Path) -> list[runs.Run
                                         "parameters": {"training.learning_rate": rate}}  # fmt: skip
         assert run.spec is not None and run.spec.training.learning_rate == rate and run.spec.name == f"rates-{number}"
         assert run.status in ("completed", "stopped") and run.test_loss is not None and run.has_model
-        assert run.summary["train_images"] == 480 and (run.path / "events.jsonl").stat().st_size > 0
+        assert run.summary["train_images"] == 960 and (run.path / "events.jsonl").stat().st_size > 0
     rows = {row.number: row for row in info.trials}
     stopped_early = {number for number, row in rows.items() if row.status == "early stopped"}
     assert stopped_early and stopped_early <= {2, 4}, rows  # Only poor trials, and at least one of them.
     for number in stopped_early:
         assert rows[number].early_stopped_at == 1 and by_trial[number].summary["epochs_completed"] == 1
-        assert by_trial[number].status == "stopped" and by_trial[number].summary["steps"] < 48  # Within epoch 2.
+        assert by_trial[number].status == "stopped" and by_trial[number].summary["steps"] < 192  # Within epoch 2.
     assert rows[1].status == "completed" and rows[1].epochs_completed == 2
     assert info.best() is not None and info.best().number in (1, 3)  # type: ignore[union-attr]
     return tagged

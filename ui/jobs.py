@@ -22,6 +22,7 @@ from core.validation import spec_problem
 from ui import state
 
 JOB_KEY = "train_job"  # The job this session started last: the one its Train page follows.
+START_OUTCOME_KEY = "train_start_outcome"  # What Start's callback has to say: ("error" or "queued", message).
 FINISHED_KEY = "train_finished_job"  # The last finished job this session has already made the active run.
 
 
@@ -49,6 +50,21 @@ def experiment_line(spec: ExperimentSpec, limit: int | None, backend: str | None
     )
 
 
+def _start_job(runner: JobRunner, spec: ExperimentSpec, limit: int | None) -> None:
+    """Start's callback: submits the job and leaves what to say about it for the controls to show."""
+    try:
+        st.session_state[JOB_KEY] = runner.start(spec, limit=limit, backend=state.training_backend())
+    except SpecError as error:
+        st.session_state[START_OUTCOME_KEY] = ("error", str(error))
+    except OSError as error:  # The store cannot take the run: a read-only or full disk. Nothing was started.
+        message = f"The job could not be saved in the run store, so it did not start: {error.strerror or error}."
+        st.session_state[START_OUTCOME_KEY] = ("error", message)
+    else:
+        queued = runner.snapshot(st.session_state[JOB_KEY])
+        if queued.queued:
+            st.session_state[START_OUTCOME_KEY] = ("queued", f"Queued at position {queued.queue_position}.")
+
+
 def controls_ui(runner: JobRunner) -> JobSnapshot:
     """Start (which queues behind a running job), and Stop or Cancel for the job shown; returns that job."""
     spec = state.current_spec()
@@ -62,17 +78,17 @@ def controls_ui(runner: JobRunner) -> JobSnapshot:
     reason = None if problem is None else str(problem)
     queue_note = "A job is training: this one joins the queue and starts when a place is free."
     helper = reason or (queue_note if busy else None)
-    if start.button("Start training", type="primary", disabled=problem is not None, help=helper, key="train_start"):
-        try:
-            st.session_state[JOB_KEY] = runner.start(spec, limit=limit, backend=state.training_backend())
-        except SpecError as error:
-            st.error(str(error))
-        except OSError as error:  # The store cannot take the run: a read-only or full disk. Nothing was started.
-            st.error(f"The job could not be saved in the run store, so it did not start: {error.strerror or error}.")
+    # A callback, not the button's return value: Streamlit runs a click's callback once, while a fragment run that
+    # a timer interrupts (this one reruns every second) is run again with the click still set, which started two
+    # jobs from one click under load.
+    start.button("Start training", type="primary", disabled=problem is not None, help=helper, key="train_start",
+                 on_click=_start_job, args=(runner, spec, limit))  # fmt: skip
+    if (outcome := st.session_state.pop(START_OUTCOME_KEY, None)) is not None:
+        kind, message = outcome
+        if kind == "error":
+            st.error(message)
         else:
-            queued = runner.snapshot(st.session_state[JOB_KEY])
-            if queued.queued:
-                st.toast(f"Queued at position {queued.queue_position}.", icon=":material/schedule:")
+            st.toast(message, icon=":material/schedule:")
     job = followed_job(runner)  # After Start, so that a new job is followed at once.
     if job.queued:
         if stop.button("Cancel", key="train_cancel", help="Remove this job from the queue."):

@@ -242,7 +242,7 @@ def test_a_worker_killed_during_a_request_is_reported_and_the_next_run_works(app
 def test_an_imported_model_without_a_bottleneck_to_cut_at_is_refused_with_the_reason(
     app: AppTest, runs_dir: Path, tmp_path: Path
 ) -> None:
-    image = keras.Input((28, 28, 1))
+    image = keras.Input((28, 28, 1), name="input_layer")  # Named: Keras numbers unnamed ones per process.
     grown = keras.layers.Conv2DTranspose(1, 3, strides=2, padding="same", activation="sigmoid", name="grow")
     flat = keras.Model(image, grown(keras.layers.Conv2D(4, 3, strides=2, padding="same", name="squeeze")(image)))
     flat.save(tmp_path / "flat.keras")
