@@ -7,6 +7,7 @@ ask the runner to start, stop or cancel. So every tab, and a server restarted mi
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 import streamlit as st
@@ -22,6 +23,8 @@ from core.validation import spec_problem
 from ui import state
 
 JOB_KEY = "train_job"  # The job this session started last: the one its Train page follows.
+START_TIME_KEY = "train_start_time"  # When Start last submitted a job (time.monotonic()).
+REPEATED_CLICK_SECONDS = 2.0
 START_OUTCOME_KEY = "train_start_outcome"  # What Start's callback has to say: ("error" or "queued", message).
 FINISHED_KEY = "train_finished_job"  # The last finished job this session has already made the active run.
 
@@ -51,9 +54,18 @@ def experiment_line(spec: ExperimentSpec, limit: int | None, backend: str | None
 
 
 def _start_job(runner: JobRunner, spec: ExperimentSpec, limit: int | None) -> None:
-    """Start's callback: submits the job and leaves what to say about it for the controls to show."""
+    """Start's callback: submits the job and leaves what to say about it for the controls to show.
+
+    A click that reaches the server twice within `REPEATED_CLICK_SECONDS` starts one job: under load, the browser
+    sent one click on this button (inside a fragment rerun every second) twice, and two jobs started a second apart.
+    """
+    now = time.monotonic()
+    last = st.session_state.get(START_TIME_KEY)
+    if last is not None and now - last < REPEATED_CLICK_SECONDS:
+        return
     try:
         st.session_state[JOB_KEY] = runner.start(spec, limit=limit, backend=state.training_backend())
+        st.session_state[START_TIME_KEY] = now
     except SpecError as error:
         st.session_state[START_OUTCOME_KEY] = ("error", str(error))
     except OSError as error:  # The store cannot take the run: a read-only or full disk. Nothing was started.
@@ -78,9 +90,8 @@ def controls_ui(runner: JobRunner) -> JobSnapshot:
     reason = None if problem is None else str(problem)
     queue_note = "A job is training: this one joins the queue and starts when a place is free."
     helper = reason or (queue_note if busy else None)
-    # A callback, not the button's return value: Streamlit runs a click's callback once, while a fragment run that
-    # a timer interrupts (this one reruns every second) is run again with the click still set, which started two
-    # jobs from one click under load.
+    # A callback, not the button's return value: a fragment run that its timer interrupts runs again with the
+    # click still set. The callback also ignores a click that arrives twice (see `_start_job`).
     start.button("Start training", type="primary", disabled=problem is not None, help=helper, key="train_start",
                  on_click=_start_job, args=(runner, spec, limit))  # fmt: skip
     if (outcome := st.session_state.pop(START_OUTCOME_KEY, None)) is not None:

@@ -3,6 +3,7 @@ jobs."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -15,6 +16,7 @@ from core.presets import preset
 from core.runs import list_runs
 from tests.ui.conftest import active_run_picker, open_page
 from tests.workers import stop_every_job
+from ui.jobs import REPEATED_CLICK_SECONDS
 from ui.resources import get_runner
 
 
@@ -142,6 +144,15 @@ def test_stop_ends_the_job_and_keeps_the_run(app: AppTest, runs_dir: Path) -> No
 
 
 @pytest.mark.slow
+def test_a_start_click_that_reaches_the_server_twice_starts_one_job(app: AppTest, runs_dir: Path) -> None:
+    open_train_page(app)
+    set_small_job(app, epochs=50, limit=2000, batch_size=20)
+    app.button(key="train_start").click().run()
+    first = started_job(app)
+    app.button(key="train_start").click().run()  # The same click again, a moment later, as a loaded browser sent it.
+    assert [job.job_id for job in get_runner().jobs()] == [first] and not app.exception
+
+
 def test_a_second_start_queues_and_the_queued_job_can_be_cancelled(app: AppTest, runs_dir: Path) -> None:
     open_train_page(app)
     set_small_job(app, epochs=50, limit=2000, batch_size=20)
@@ -152,6 +163,7 @@ def test_a_second_start_queues_and_the_queued_job_can_be_cancelled(app: AppTest,
     start = app.button(key="train_start")
     assert not start.disabled, "a second Start is allowed while a job runs"
     assert "joins the queue" in start.help
+    time.sleep(REPEATED_CLICK_SECONDS)  # A second click sooner would be taken for the first one arriving twice.
     start.click().run()
     second = started_job(app)
     assert second != first
