@@ -110,9 +110,8 @@ class ImageBatches(keras.utils.PyDataset):
         """
         import tensorflow as tf
 
-        def scaled(pixels: Any) -> tuple[Any, Any]:
-            clean = (tf.cast(pixels, tf.float32) / np.float32(255))[..., tf.newaxis]  # As `core.mnist.scale`.
-            return clean, clean
+        def scaled(pixels: Any) -> Any:
+            return (tf.cast(pixels, tf.float32) / np.float32(255))[..., tf.newaxis]  # As `core.mnist.scale`.
 
         if self.noise.kind != "none" and self.shuffle:
             # Noise is NumPy's, so Python makes each batch, from its number alone. Not `from_generator`: tearing
@@ -141,7 +140,7 @@ class ImageBatches(keras.utils.PyDataset):
             # so the inputs are those of the `PyDataset` to the last bit.
             inputs = np.concatenate([self[index][0] for index in range(self.num_batches)])
             pairs = tf.data.Dataset.from_tensor_slices((inputs, self.images)).batch(self.batch_size)
-            return pairs.map(lambda noisy, pixels: (noisy, scaled(pixels)[1])).prefetch(2)
+            return pairs.map(lambda noisy, pixels: (noisy, scaled(pixels))).prefetch(2)
 
         images = tf.constant(self.images)
         if self.shuffle:
@@ -153,7 +152,7 @@ class ImageBatches(keras.utils.PyDataset):
         else:
             chosen = tf.data.Dataset.from_tensor_slices(images).batch(self.batch_size)
 
-        return chosen.map(scaled).prefetch(2)
+        return chosen.map(lambda pixels: (scaled(pixels),) * 2).prefetch(2)
 
     def _visits(self, epochs: int) -> list[tuple[int, int]]:
         """(epoch, batch) for epochs 1 to `epochs`, in the order Keras' `PyDataset` adapter visits them in `fit`."""
