@@ -37,11 +37,15 @@ from core.tensorboard_logs import tensorboard_logs
 from core.text import plural, portable_paths
 
 PREVIEW_IMAGES = 8  # The first test digits, shown with their reconstructions after each epoch.
+# A run's model is saved at the end of its first epoch, then of any epoch at least this long after the last save,
+# and when training ends. A save takes 25-40 ms, a seed epoch on an H200 0.2 s: saving each one cost the GPU a
+# quarter of its speed (BENCHMARKS.md). On a CPU, where an epoch takes seconds, every epoch is still saved.
+SAVE_INTERVAL_SECONDS = 2.0
 STOP_FILE = "stop"  # Its presence in a run directory asks the worker training it to stop.
 
 
 class EventCallback(keras.callbacks.Callback):
-    """Writes batch and epoch events, saves the run each epoch, and stops training when asked."""
+    """Writes batch and epoch events, saves the run's model as it goes, and stops training when asked."""
 
     def __init__(
         self,
@@ -70,6 +74,7 @@ class EventCallback(keras.callbacks.Callback):
         self.history: list[dict[str, Any]] = []
         self.images_seen = 0
         self.images_saved = 0
+        self.saved_at = -math.inf
         self.global_step = 0
         self.nan_at: tuple[int, int] | None = None
         self.stopped = False
@@ -128,11 +133,20 @@ class EventCallback(keras.callbacks.Callback):
         }
         self.history.append(record)
         runs.append_history(self.path, record)
-        runs.save_model(self.path, self.model)
-        self.images_saved = self.images_seen
+        if time.perf_counter() - self.saved_at >= SAVE_INTERVAL_SECONDS:
+            runs.save_model(self.path, self.model)
+            self.images_saved, self.saved_at = self.images_seen, time.perf_counter()
         runs.update_summary(self.path, epochs_completed=epoch + 1, loss=record["loss"], val_loss=record["val_loss"])
-        reconstructions = keras.ops.convert_to_numpy(self.model(self.preview, training=False))
+        reconstructions = self.reconstruct_preview()
         self.events.write("epoch", **record, preview=self.preview[..., 0], reconstructions=reconstructions[..., 0])
+
+    def reconstruct_preview(self) -> np.ndarray:
+        """The model's reconstructions of the preview digits, computed as fast as the device allows."""
+        if keras.distribution.distribution() is None:
+            # Compiled once, then one call; an eager call runs layer by layer and waits on a GPU at each.
+            return self.model.predict_on_batch(self.preview)
+        # Data-parallel: 8 digits need not split evenly between the devices, as a compiled predict would have them.
+        return keras.ops.convert_to_numpy(self.model(self.preview, training=False))
 
     def describe_progress(self) -> str:
         return f"{plural(len(self.history), 'full epoch')} and {plural(self.global_step, 'step')} in all"
@@ -254,7 +268,7 @@ def _train(
         return "failed"
 
     if callback.images_seen > callback.images_saved:
-        runs.save_model(path, model)  # Stopped mid-epoch: keep the weights as they are now.
+        runs.save_model(path, model)  # Stopped mid-epoch, or epochs since the last save: keep the weights as they are.
     metrics = callback.metrics(train_seconds)
     test_batch = 1000 - 1000 % max(1, len(devices))  # Splits evenly between the devices.
     metrics["test_loss"] = float(model.evaluate(x_test, x_test, batch_size=test_batch, verbose=0))

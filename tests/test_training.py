@@ -215,6 +215,30 @@ def test_a_stop_after_a_batch_ends_training_there(runs_dir: Path) -> None:
     assert runs.load_run(path.name, runs_dir).has_model  # The weights as they were when it stopped.
 
 
+@pytest.mark.parametrize(("interval", "saved_at_epochs"), [(0.0, [1, 2, 3]), (math.inf, [1, 3])])
+def test_the_model_is_saved_at_the_first_epoch_then_once_an_interval_and_at_the_end(
+    runs_dir: Path, monkeypatch: pytest.MonkeyPatch, interval: float, saved_at_epochs: list[int]
+) -> None:
+    saves: list[int] = []
+    save_model = runs.save_model
+
+    def recording_save(path: Path, model: object) -> None:
+        saves.append(len((path / "history.jsonl").read_text().splitlines()))  # Epochs done at the save.
+        save_model(path, model)
+
+    monkeypatch.setattr(training, "SAVE_INTERVAL_SECONDS", interval)
+    monkeypatch.setattr(runs, "save_model", recording_save)
+    snapshot, path = train(SHORT.with_training(epochs=3), runs_dir)
+    assert snapshot.status == "completed", snapshot.message
+    assert saves == saved_at_epochs  # With an endless interval: the first epoch, then the end of training.
+    saved = runs.load_model(runs.load_run(path.name, runs_dir))  # The weights training ended with.
+    saved.compile(loss=SHORT.training.loss)
+    x_test = mnist_data.scale(mnist_data.load_mnist().x_test)
+    assert float(saved.evaluate(x_test, x_test, batch_size=1000, verbose=0)) == pytest.approx(
+        snapshot.result["test_loss"], abs=1e-6
+    )
+
+
 # --- Failures ----------------------------------------------------------------------------------------------
 
 
