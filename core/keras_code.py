@@ -261,7 +261,7 @@ def _fit_lines(spec: ExperimentSpec) -> list[str]:
 
 def _dtype_policy_lines(dtype_policy: str) -> list[str]:
     if dtype_policy in ("auto", "float32"):
-        return ["# The studio computes in float32 on a CPU (its precision `auto` is mixed_bfloat16 on a GPU)."]
+        return ["# The studio computes in float32 (its precision `auto`)."]
     return [
         f"# Mixed precision, as the studio trained it: {dtype_policy} computes in 16 bits, keeps weights in 32.",
         f"keras.config.set_dtype_policy({_literal(dtype_policy)})",

@@ -48,7 +48,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         help="the Keras backend to train on (default: KERAS_BACKEND if set, else tensorflow)",
     )
     parser.add_argument("--dtype-policy", choices=DTYPE_POLICIES, dest="dtype_policy",
-                        help="override the precision: auto is mixed_bfloat16 on a GPU, float32 on a CPU")  # fmt: skip
+                        help="override the precision: auto is float32, the fastest for these models")  # fmt: skip
     parser.add_argument("--runs-dir", type=Path, default=DEFAULT_RUNS_DIR, metavar="DIR", help="run store (runs/)")
     parser.add_argument("--dry-run", action="store_true", help="print the layers and parameters as JSON, no training")
     parser.add_argument("--print-config", action="store_true", help="print the resolved spec as --config reads it")

@@ -50,10 +50,10 @@ def test_default_backend_follows_keras_backend_when_installed(monkeypatch: pytes
 
 @pytest.mark.parametrize(
     "requested, device, expected",
-    [("auto", "cpu", "float32"), ("auto", "gpu", "mixed_bfloat16"), ("mixed_float16", "cpu", "mixed_float16"),
-     ("float32", "gpu", "float32")],
+    [("auto", "cpu", "float32"), ("auto", "gpu", "float32"), ("mixed_float16", "cpu", "mixed_float16"),
+     ("mixed_bfloat16", "gpu", "mixed_bfloat16"), ("float32", "gpu", "float32")],
 )  # fmt: skip
-def test_auto_precision_is_bfloat16_on_gpus_and_float32_on_cpus(requested: str, device: str, expected: str) -> None:
+def test_auto_precision_is_float32_and_a_chosen_one_is_kept(requested: str, device: str, expected: str) -> None:
     assert backends.resolve_dtype_policy(requested, device) == expected
 
 

@@ -51,7 +51,7 @@ UPLOAD_RESULT_KEY = "studio_spec_upload_result"  # (file id, error or None) of t
 LOSS_LABELS = {"binary_crossentropy": "Binary cross-entropy", "mse": "Mean squared error"}
 NOISE_LABELS = {"none": "None", "gaussian": "Gaussian", "salt_pepper": "Salt and pepper"}
 PRECISION_LABELS = {
-    "auto": "Auto (mixed bfloat16 on a GPU, float32 on a CPU)",
+    "auto": "Auto (float32: the fastest for these models on CPUs and GPUs)",
     "float32": "float32",
     "mixed_bfloat16": "Mixed bfloat16",
     "mixed_float16": "Mixed float16 (with loss scaling)",
