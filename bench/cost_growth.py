@@ -1,19 +1,21 @@
 """How training cost grows: throughput against batch size, and epoch time against parameter count, per backend.
 
     .venv/bin/python -m bench.cost_growth [--backends tensorflow,jax] [--images 4000] [--out bench/results]
+    .venv/bin/python -m bench.cost_growth --merge gpu-out/cost_growth/cost_growth.json   # a GPU machine's points
 
 Each point runs in a fresh process (Keras picks its backend once, at import): the model built by `core.model`
 (float32), fed by `core.batches` from the MNIST training images, two warm-up steps (tracing, compilation), then
 timed steps covering at least `--images` images (and at least two steps). One pass measures every point, so the
 machine's drift touches them alike.
 
-- Batch size: the `seed` model at batch 32 to 4,096.
+- Batch size: the `seed` model at batch 32 to 4,096, full batches only (on JAX a smaller last batch is compiled anew).
 - Parameters: every preset's model, and the `seed` model with 2 and 4 times its filters, at batch 1000 (`seed-fast`
   is `seed`'s architecture, so it is left out); an epoch is 48,000 images at the measured rate.
 
-Writes `cost_growth.json` (keeping the points of backends not measured this time, so that each backend can be
-measured with its own `--images`) and two Plotly charts as PNG (`cost_growth_batch.png`, `cost_growth_parameters.png`)
-into `--out`; BENCHMARKS.md links them. Saving PNGs takes `kaleido` (in `requirements-dev.txt`) and a Chromium.
+Writes `cost_growth.json` (keeping the points of backends and devices not measured this time, so that each can be
+measured on its own machine with its own `--images`; `--merge` adds another machine's) and two Plotly charts as PNG
+(`cost_growth_batch.png`, `cost_growth_parameters.png`) into `--out`; BENCHMARKS.md links them. Saving PNGs takes
+`kaleido` (in `requirements-dev.txt`) and a Chromium.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from core.spec import ExperimentSpec
 
 BATCH_SIZES = (32, 64, 128, 256, 512, 1024, 2048, 4096)
 WIDENINGS = (2, 4)  # The seed model with this many times its filters.
+SERIES = ("batch", "parameters")
 EPOCH_IMAGES = 48_000  # The reference's training split: 60,000 images less a validation split of 0.2.
 
 MEASURE = """
@@ -43,8 +46,11 @@ spec = ExperimentSpec.from_dict(json.loads(sys.argv[1]))
 batch_size, images = int(sys.argv[2]), int(sys.argv[3])
 keras.utils.set_random_seed(0)
 model = build_model(spec, dtype_policy="float32")
-data = batches.training_batches(mnist.load_mnist().x_train[:48_000], batch_size, spec.training.noise, 0)
-steps = max(2, math.ceil(images / batch_size))
+# Full batches only: on JAX a last, smaller batch is a new shape, compiled inside the timing (2 s on a GPU).
+full_batches = 48_000 // batch_size
+data = batches.training_batches(mnist.load_mnist().x_train[: full_batches * batch_size], batch_size,
+                                spec.training.noise, 0)
+steps = min(full_batches, max(2, math.ceil(images / batch_size)))
 model.fit(data, epochs=1, steps_per_epoch=2, verbose=0)
 started = time.perf_counter()
 model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0)
@@ -68,10 +74,11 @@ def measure(backend: str, spec: ExperimentSpec, batch_size: int, images: int) ->
     return run_on_backend(MEASURE, backend, json.dumps(spec.to_dict()), str(batch_size), str(images))
 
 
-def points(backends: list[str], images: int) -> list[dict]:
-    """Every measurement, printed as it is taken."""
+def points(backends: list[str], images: int, series: tuple[str, ...] = SERIES) -> list[dict]:
+    """Every measurement of `series`, printed as it is taken."""
     models = [spec for name, spec in PRESETS.items() if name != "seed-fast"] + [widened(factor) for factor in WIDENINGS]
     plan = [("batch", PRESETS["seed"], size) for size in BATCH_SIZES] + [("parameters", spec, 1000) for spec in models]
+    plan = [point for point in plan if point[0] in series]
     results = []
     for backend in backends:
         for series, spec, batch_size in plan:
@@ -81,6 +88,17 @@ def points(backends: list[str], images: int) -> list[dict]:
             print(json.dumps(point), flush=True)
             results.append(point)
     return results
+
+
+def merged(earlier: list[dict], new: list[dict]) -> list[dict]:
+    """`new` points, and the `earlier` ones of every other series, backend and device: each is measured on its own
+    machine, with its own `--images`."""
+
+    def key(point: dict) -> tuple[str, str, str]:
+        return point["series"], point["backend"], point["device"]
+
+    measured = {key(point) for point in new}
+    return [point for point in earlier if key(point) not in measured] + new
 
 
 def charts(results: list[dict], out: Path) -> list[Path]:
@@ -119,20 +137,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backends", default="tensorflow,jax", help="comma-separated Keras backends")
     parser.add_argument("--images", type=int, default=4000, help="images timed a point, at least (default 4000)")
+    parser.add_argument("--series", default=",".join(SERIES), help=f"comma-separated, of {', '.join(SERIES)}")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--charts-only", action="store_true", help="redraw the charts from --out's JSON")
+    parser.add_argument("--no-charts", action="store_true", help="write the JSON only (no Chromium on a GPU machine)")
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        action="append",
+        default=[],
+        help="add the points of another run's cost_growth.json (say, a GPU machine's) to --out's",
+    )
     arguments = parser.parse_args()
     arguments.out.mkdir(parents=True, exist_ok=True)
     data = arguments.out / "cost_growth.json"
+    earlier = json.loads(data.read_text()) if data.exists() else []
     if arguments.charts_only:
-        results = json.loads(data.read_text())
+        results = earlier
+    elif arguments.merge:
+        results = merged(earlier, [point for path in arguments.merge for point in json.loads(path.read_text())])
     else:
-        backends = arguments.backends.split(",")
-        # Another backend's points already in --out stay: each backend can be measured with its own --images.
-        earlier = json.loads(data.read_text()) if data.exists() else []
-        kept = [point for point in earlier if point["backend"] not in backends]
-        results = kept + points(backends, arguments.images)
-        data.write_text(json.dumps(results, indent=1) + "\n")
+        series = tuple(arguments.series.split(","))
+        results = merged(earlier, points(arguments.backends.split(","), arguments.images, series))
+    data.write_text(json.dumps(results, indent=1) + "\n")
+    if arguments.no_charts:
+        return
     for path in charts(results, arguments.out):
         print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
 

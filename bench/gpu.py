@@ -1,0 +1,272 @@
+"""Every GPU figure of BENCHMARKS.md from one command: the check a lent GPU machine runs once.
+
+    python -m bench.gpu [--out DIR] [--epochs 25] [--parts speed,...,epoch_end]
+                        [--limit N]    # N images instead of 60,000: a quick try of this script on a CPU
+
+For a machine with JAX on a GPU and no TensorFlow (`../shared/gpu/make-offline-bundle.sh` says how to set it up),
+KERAS_BACKEND=jax. Its parts, most important first; each runs in its own processes under a time limit, so a part
+that fails or hangs leaves the others' figures:
+
+1. speed: for float32 and mixed_bfloat16, a bare Keras `fit` of the seed model exactly as the reference recipe
+   (arrays in memory, batch 1000, `validation_split=0.2`) and the seed preset through our job runner, its live
+   chart's events on, `--epochs` epochs each. The steady rate is the 48,000 training images over the median epoch
+   from the second on: for `fit`, epoch begin to epoch end; for the runner, from one "epoch" event to the next,
+   so it holds everything our engine does between epochs (saving the model, the preview, the store). Test BCE of
+   each.
+2. torch_loop: the plain PyTorch loop's four variants (`bench.torch_loop`), the baseline.
+3. seed_fast: the seed-fast preset through the runner, auto precision and float32: training seconds (compilation
+   included, as `fit` runs it), seconds from submitting the job to its end (the worker's start and imports too),
+   test BCE.
+4. cost_growth: `bench.cost_growth` on this backend and device (JSON only; the charts are drawn where Chromium is).
+5. torch_backend: a 2-epoch seed job through the runner on Keras' PyTorch backend.
+6. repeat: part 1's float32 runner job again: its spread, and the reproducibility of its batch losses on the device.
+7. epoch_end: what our engine's epoch end costs on this device, in milliseconds (median of 20): saving the model,
+   the preview's reconstructions by an eager call and by a compiled predict.
+
+Writes DIR/gpu.json after each part, so a run killed at its limit still returns what it measured, and prints it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from core.events import read_events
+from core.jobs import JobRunner
+from core.losses import test_floor
+from core.presets import preset
+from core.runs import read_summary
+
+ROOT = Path(__file__).resolve().parent.parent
+PARTS = ("speed", "torch_loop", "seed_fast", "cost_growth", "torch_backend", "repeat", "epoch_end")
+POLICIES = ("float32", "mixed_bfloat16")
+
+BARE_FIT = """
+import json, statistics, sys, time
+import keras
+from core import mnist, presets
+from core.backends import describe_device
+from core.model import build_model
+epochs, policy, limit = int(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
+spec = presets.preset("seed")
+data = mnist.load_mnist()
+x_train, x_test = mnist.scale(data.x_train[:limit]), mnist.scale(data.x_test)
+keras.utils.set_random_seed(spec.training.seed)
+model = build_model(spec, dtype_policy=policy)
+
+class Clock(keras.callbacks.Callback):
+    async_safe = True  # As our engine's on a GPU: Keras then dispatches batch hooks without waiting on the device.
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds.append(time.perf_counter() - self.started)
+
+seconds = []
+started = time.perf_counter()
+model.fit(x_train, x_train, batch_size=spec.training.batch_size, epochs=epochs, validation_split=0.2, verbose=0,
+          callbacks=[Clock()])
+fit_seconds = time.perf_counter() - started
+test_loss = float(model.evaluate(x_test, x_test, batch_size=1000, verbose=0))
+print(json.dumps({"device": describe_device(), "fit_seconds": fit_seconds, "epoch_seconds": seconds,
+                  "images_per_second": len(x_train) * 0.8 / statistics.median(seconds[1:] or seconds),
+                  "test_loss": test_loss}))
+"""
+
+
+EPOCH_END = """
+import json, statistics, tempfile, time
+from pathlib import Path
+import keras
+from core import mnist, presets, runs
+from core.model import build_model
+preview = mnist.scale(mnist.load_mnist().x_test[:8])
+model = build_model(presets.preset("seed"), dtype_policy="float32")
+model.fit(preview, preview, epochs=1, verbose=0)  # Builds the optimizer's variables, saved with the model.
+folder = Path(tempfile.mkdtemp())
+
+def median_ms(action):
+    action()
+    times = []
+    for _ in range(20):
+        started = time.perf_counter()
+        action()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+print(json.dumps({"save_model_ms": median_ms(lambda: runs.save_model(folder, model)),
+                  "eager_preview_ms": median_ms(lambda: keras.ops.convert_to_numpy(model(preview, training=False))),
+                  "compiled_preview_ms": median_ms(lambda: model.predict_on_batch(preview))}))
+"""
+
+
+def subprocess_json(arguments: list[str], timeout: float, environment: dict[str, str] | None = None) -> Any:
+    """Runs a Python child; returns the JSON of its last stdout line. Its stderr goes to ours, for the log."""
+    result = subprocess.run([sys.executable, *arguments], cwd=ROOT, env={**os.environ, **(environment or {})},
+                            stdout=subprocess.PIPE, text=True, timeout=timeout, check=True)  # fmt: skip
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def bare_fit(epochs: int, policy: str, limit: int | None) -> dict[str, Any]:
+    """A bare Keras `fit` of the seed model, in a fresh process."""
+    return subprocess_json(["-c", BARE_FIT, str(epochs), policy, json.dumps(limit)], timeout=240)
+
+
+def runner_job(runs_dir: str, name: str, backend: str, limit: int | None, **training: Any) -> dict[str, Any]:
+    """The preset `name` trained through our job runner (a worker process); its figures and batch losses."""
+    spec = preset(name)
+    spec = spec.with_training(**training) if training else spec
+    runner = JobRunner(runs_dir)
+    submitted = time.perf_counter()
+    job = runner.start(spec, limit=limit, backend=backend)
+    snapshot = runner.join(job, timeout=300)
+    wall = time.perf_counter() - submitted
+    if snapshot.status != "completed":
+        raise RuntimeError(f"{name} on {backend} ended {snapshot.status}: {snapshot.message}")
+    events = read_events(Path(runs_dir) / job)
+    summary = read_summary(Path(runs_dir) / job)
+    epoch_times = [event["time"] for event in events if event["kind"] == "epoch"]
+    between = [later - earlier for earlier, later in zip(epoch_times, epoch_times[1:], strict=False)]
+    return {
+        "job": job,
+        "backend": backend,
+        "training": training,
+        "device": summary.get("device"),
+        "dtype_policy": summary.get("dtype_policy"),
+        "submit_to_end_seconds": wall,
+        "train_seconds": summary.get("train_seconds"),
+        "test_loss": summary.get("test_loss"),
+        "epochs": len(epoch_times),
+        # Epoch event to epoch event: all the engine does in an epoch, saving and the preview included.
+        "images_per_second": snapshot.train_images / statistics.median(between) if between else None,
+        "epoch_seconds_between_events": between,
+        "epoch_seconds_in_fit": [event["seconds"] for event in events if event["kind"] == "epoch"],
+        "batch_losses": [event["loss"] for event in events if event["kind"] == "batch"],
+    }
+
+
+def part_speed(runs_dir: str, epochs: int, backend: str, limit: int | None) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    for policy in POLICIES:
+        bare = bare_fit(epochs, policy, limit)
+        print(f"bare fit {policy}: {bare['images_per_second']:,.0f} images/s, test BCE {bare['test_loss']:.4f}",
+              flush=True)  # fmt: skip
+        engine = runner_job(runs_dir, "seed", backend, limit, epochs=epochs, dtype_policy=policy)
+        print(f"runner {policy}: {engine['images_per_second']:,.0f} images/s, test BCE {engine['test_loss']:.4f}, "
+              f"{engine['device']}", flush=True)  # fmt: skip
+        figures[policy] = {"bare_fit": bare, "runner": engine,
+                           "runner_over_bare": engine["images_per_second"] / bare["images_per_second"]}  # fmt: skip
+    return figures
+
+
+def part_torch_loop(out: Path, limit: int | None) -> Any:
+    path = out / "torch_loop.json"
+    limited = ["--limit", str(limit)] if limit else []
+    subprocess.run([sys.executable, "-m", "bench.torch_loop", "--epochs", "6", "--json", str(path), *limited],
+                   cwd=ROOT, timeout=420, check=True)  # fmt: skip
+    results = json.loads(path.read_text())
+    return [{key: value for key, value in result.items() if key != "history"} for result in results]
+
+
+def part_seed_fast(runs_dir: str, backend: str, limit: int | None) -> dict[str, Any]:
+    figures = {}
+    for policy in ("auto", "float32"):
+        job = runner_job(runs_dir, "seed-fast", backend, limit, dtype_policy=policy)
+        job.pop("batch_losses")
+        print(f"seed-fast {policy}: test BCE {job['test_loss']:.4f} in {job['train_seconds']:.1f} s of training, "
+              f"{job['submit_to_end_seconds']:.1f} s from submit to end", flush=True)  # fmt: skip
+        figures[policy] = job
+    return figures
+
+
+def part_cost_growth(out: Path, backend: str, limit: int | None, series: str) -> Any:
+    folder = out / "cost_growth"
+    subprocess.run([sys.executable, "-m", "bench.cost_growth", "--backends", backend, "--images", str(limit or 48_000),
+                    "--series", series, "--no-charts", "--out", str(folder)], cwd=ROOT, timeout=420,
+                   check=True)  # fmt: skip
+    return json.loads((folder / "cost_growth.json").read_text())
+
+
+def part_torch_backend(runs_dir: str, limit: int | None) -> dict[str, Any]:
+    job = runner_job(runs_dir, "seed", "torch", limit, epochs=2)
+    job.pop("batch_losses")
+    return job
+
+
+def part_repeat(
+    runs_dir: str, epochs: int, backend: str, limit: int | None, first: dict[str, Any] | None
+) -> dict[str, Any]:
+    again = runner_job(runs_dir, "seed", backend, limit, epochs=epochs, dtype_policy="float32")
+    figures: dict[str, Any] = {"runner": {key: value for key, value in again.items() if key != "batch_losses"}}
+    if first is not None:
+        losses = first["float32"]["runner"]["batch_losses"]
+        differences = [abs(a - b) for a, b in zip(losses, again["batch_losses"], strict=True)]
+        figures["batch_losses_compared"] = len(differences)
+        figures["batch_losses_identical"] = sum(difference == 0 for difference in differences)
+        figures["batch_loss_max_difference"] = max(differences)
+        figures["first_epoch_max_difference"] = max(differences[: len(differences) // max(1, epochs)])
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "bench-gpu-out")))
+    parser.add_argument("--epochs", type=int, default=25, help="epochs of the speed jobs (default 25, the recipe's)")
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}")
+    parser.add_argument("--limit", type=int, default=None, help="train on the first N of the 60,000 images")
+    parser.add_argument("--cost-series", default="batch,parameters", help="the cost_growth series to measure")
+    arguments = parser.parse_args()
+    parts = [part.strip() for part in arguments.parts.split(",") if part.strip()]
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        parser.error(f"Invalid value for argument `parts`: {unknown}. Expected some of {list(PARTS)}.")
+    backend = os.environ.get("KERAS_BACKEND", "jax")
+    arguments.out.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {"backend": backend, "epochs": arguments.epochs, "limit": arguments.limit,
+                               "floor": test_floor("binary_crossentropy")}  # fmt: skip
+    limit = arguments.limit
+    report = arguments.out / "gpu.json"
+    with tempfile.TemporaryDirectory() as runs_dir:
+        for part in parts:
+            started = time.perf_counter()
+            print(f"--- {part}", flush=True)
+            try:
+                if part == "speed":
+                    results[part] = part_speed(runs_dir, arguments.epochs, backend, limit)
+                elif part == "torch_loop":
+                    results[part] = part_torch_loop(arguments.out, limit)
+                elif part == "seed_fast":
+                    results[part] = part_seed_fast(runs_dir, backend, limit)
+                elif part == "cost_growth":
+                    results[part] = part_cost_growth(arguments.out, backend, limit, arguments.cost_series)
+                elif part == "torch_backend":
+                    results[part] = part_torch_backend(runs_dir, limit)
+                elif part == "repeat":
+                    results[part] = part_repeat(runs_dir, arguments.epochs, backend, limit, results.get("speed"))
+                elif part == "epoch_end":
+                    results[part] = subprocess_json(["-c", EPOCH_END], timeout=120)
+                    print(results[part], flush=True)
+            except Exception as error:  # One part's failure must not cost the others' figures.
+                results[part] = {"error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()}
+                print(results[part]["traceback"], flush=True)
+            results.setdefault("part_seconds", {})[part] = time.perf_counter() - started
+            report.write_text(json.dumps(results, indent=1, default=float))
+    summary = json.loads(json.dumps(results, default=float))
+    for figures in (summary.get("speed") or {}).values():
+        if isinstance(figures, dict) and "runner" in figures:
+            figures["runner"].pop("batch_losses", None)
+    print(json.dumps(summary, default=float))
+
+
+if __name__ == "__main__":
+    main()
