@@ -3,9 +3,13 @@
     python -m bench.gpu [--out DIR] [--epochs 25] [--parts speed,...,epoch_end]
                         [--limit N]    # N images instead of 60,000: a quick try of this script on a CPU
 
-For a machine with JAX on a GPU and no TensorFlow (`../shared/gpu/make-offline-bundle.sh` says how to set it up),
-KERAS_BACKEND=jax. Its parts, most important first; each runs in its own processes under a time limit, so a part
-that fails or hangs leaves the others' figures:
+For a machine with JAX on a GPU and no TensorFlow, KERAS_BACKEND=jax. To set one up: here,
+`../shared/gpu/make-offline-bundle.sh` downloads Keras' wheels into `.gpu-bundle/whl/` (its MNIST step imports a
+module since renamed, so write the data with `python -m bench.gpu --write-mnist .gpu-bundle/mnist.npz`); there, as
+that script's header says, install the wheels and set PYTHONPATH, KERAS_BACKEND=jax and MNIST_PATH.
+
+Its parts, most important first; each runs in its own processes under a time limit, so a part that fails or hangs
+leaves the others' figures:
 
 1. speed: for float32 and mixed_bfloat16, a bare Keras `fit` of the seed model exactly as the reference recipe
    (arrays in memory, batch 1000, `validation_split=0.2`) and the seed preset through our job runner, its live
@@ -218,6 +222,18 @@ def part_repeat(
     return figures
 
 
+def write_mnist(path: Path) -> None:
+    """MNIST as Keras' `mnist.npz` holds it, compressed, for `MNIST_PATH` on a machine without network."""
+    import numpy as np
+
+    from core.mnist import load_mnist
+
+    mnist = load_mnist()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, x_train=mnist.x_train, y_train=mnist.y_train, x_test=mnist.x_test, y_test=mnist.y_test)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.0f} MB)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "bench-gpu-out")))
@@ -225,7 +241,17 @@ def main() -> None:
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}")
     parser.add_argument("--limit", type=int, default=None, help="train on the first N of the 60,000 images")
     parser.add_argument("--cost-series", default="batch,parameters", help="the cost_growth series to measure")
+    parser.add_argument(
+        "--write-mnist",
+        type=Path,
+        default=None,
+        metavar="FILE.npz",
+        help="only write MNIST, compressed, for a machine that cannot fetch it (11 MB)",
+    )
     arguments = parser.parse_args()
+    if arguments.write_mnist is not None:
+        write_mnist(arguments.write_mnist)
+        return
     parts = [part.strip() for part in arguments.parts.split(",") if part.strip()]
     unknown = sorted(set(parts) - set(PARTS))
     if unknown:
