@@ -37,6 +37,7 @@ def test_a_store_turning_read_only_mid_job_fails_it_with_the_reason_and_keeps_th
         saved.append(1)
 
     monkeypatch.setattr(runs, "save_model", read_only_after_the_first_save)
+    monkeypatch.setattr(training, "SAVE_INTERVAL_SECONDS", 0.0)  # Each epoch saved, so the second save meets the fault.
     path = jobs.submit(SHORT, LIMIT, runs_dir, start=False)
     assert training.train_run(path) == "failed"
     snapshot = JobRunner(runs_dir).snapshot(path.name)
