@@ -204,7 +204,11 @@ def flow_figure(flow: ShapeFlow) -> go.Figure:
     bottleneck_index = max(
         (position for position, (part, _, _) in enumerate(flow.places) if part == "encoder"), default=-1
     )
-    figure = go.Figure()
+    # Built as plain lists and handed to the figure once: each `add_annotation` re-validates every annotation
+    # before it, which made drawing this figure half of the Build page's time.
+    traces: list[go.Scatter] = []
+    annotations: list[dict[str, Any]] = []
+    bands: list[dict[str, Any]] = []
     nodes: list[tuple[str, str, Shape | None, str]] = [("input", "Input", INPUT_SHAPE, "The input: a 28×28 digit.")]
     for part, index, layer in flow.places:
         shapes = flow.shape_at(part, index)
@@ -232,7 +236,7 @@ def flow_figure(flow: ShapeFlow) -> go.Figure:
         if is_bottleneck and not at_fault:
             line = BOTTLENECK_OUTLINE
         left, right, bottom, top = position - width / 2, position + width / 2, -height / 2, height / 2
-        figure.add_trace(
+        traces.append(
             go.Scatter(
                 x=[left, right, right, left, left],
                 y=[bottom, bottom, top, top, bottom],
@@ -246,23 +250,26 @@ def flow_figure(flow: ShapeFlow) -> go.Figure:
                 showlegend=False,
             )
         )
-        figure.add_annotation(
-            x=position, y=top + 0.04, text=f"<b>{caption}</b>", showarrow=False, yanchor="bottom", font={"size": 11}
-        )
-        figure.add_annotation(x=position, y=-0.6, text=label, showarrow=False, yanchor="top", font={"size": 11})
+        annotations.append(dict(x=position, y=top + 0.04, text=f"<b>{caption}</b>", showarrow=False,
+                                yanchor="bottom", font={"size": 11}))  # fmt: skip
+        annotations.append(dict(x=position, y=-0.6, text=label, showarrow=False, yanchor="top", font={"size": 11}))
         if is_bottleneck:
-            figure.add_annotation(
+            annotations.append(dict(
                 x=position, y=bottom - 0.03, text="bottleneck", showarrow=False, yanchor="top",
                 font={"color": BOTTLENECK_OUTLINE, "size": 11},
-            )  # fmt: skip
+            ))  # fmt: skip
         if position > 0:
-            figure.add_annotation(
+            annotations.append(dict(
                 x=position - 0.5 + 0.08, y=0, ax=position - 1 + 0.5 - 0.08, ay=0, xref="x", yref="y", axref="x",
                 ayref="y", showarrow=True, arrowhead=2, arrowsize=1, arrowwidth=1, arrowcolor="#9aa5b1", text="",
-            )  # fmt: skip
+            ))  # fmt: skip
 
-    _shade_part(figure, flow, "encoder", "Encoder")
-    _shade_part(figure, flow, "decoder", "Decoder")
+    for part, label in (("encoder", "Encoder"), ("decoder", "Decoder")):
+        shaded = _part_shading(flow, part, label)
+        if shaded is not None:
+            bands.append(shaded[0])
+            annotations.append(shaded[1])
+    figure = go.Figure(data=traces, layout={"annotations": annotations, "shapes": bands})
     figure.update_xaxes(visible=False, range=[-0.6, len(nodes) - 0.4], fixedrange=True)
     figure.update_yaxes(visible=False, range=[-0.95, 0.85], fixedrange=True)
     figure.update_layout(height=330, margin={"l": 0, "r": 0, "t": 10, "b": 0}, hovermode="closest")
@@ -291,18 +298,16 @@ def _is_fault(flow: ShapeFlow, position: int) -> bool:
     return True
 
 
-def _shade_part(figure: go.Figure, flow: ShapeFlow, part: str, label: str) -> None:
+def _part_shading(flow: ShapeFlow, part: str, label: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The shaded band behind a part's blocks and its title, or None for a part with no layers."""
     # The output layer belongs to the decoder sub-model, as in the generated Keras code.
     members = [part] if part == "encoder" else ["decoder", "output"]
     positions = [position + 1 for position, (name, _, _) in enumerate(flow.places) if name in members]
     if not positions:
-        return
+        return None
     colour = PART_COLOURS[part]
-    figure.add_shape(
-        type="rect", x0=min(positions) - 0.48, x1=max(positions) + 0.48, y0=-0.92, y1=0.82, line={"width": 0},
-        fillcolor=colour, opacity=0.08, layer="below",
-    )  # fmt: skip
-    figure.add_annotation(
-        x=(min(positions) + max(positions)) / 2, y=0.8, text=f"<b>{label}</b>", showarrow=False, yanchor="top",
-        font={"color": colour, "size": 13},
-    )  # fmt: skip
+    band = dict(type="rect", x0=min(positions) - 0.48, x1=max(positions) + 0.48, y0=-0.92, y1=0.82,
+                line={"width": 0}, fillcolor=colour, opacity=0.08, layer="below")  # fmt: skip
+    title = dict(x=(min(positions) + max(positions)) / 2, y=0.8, text=f"<b>{label}</b>", showarrow=False,
+                 yanchor="top", font={"color": colour, "size": 13})  # fmt: skip
+    return band, title

@@ -101,6 +101,7 @@ def test_a_finished_sweep_shows_its_trials_and_opens_the_best(
     assert app.session_state["studio_active_run"] == run_ids[1]
 
 
+@pytest.mark.slow  # Compare runs reconstructs the test set for each run in the inference worker (as test_compare_page).
 def test_the_best_trial_can_be_added_to_compare_runs(app: AppTest, finished_sweep: tuple[str, list[str]]) -> None:
     _, run_ids = finished_sweep
     open_page(app, PAGE)
