@@ -51,6 +51,7 @@ from core.text import describe_exit, portable_paths
 from core.validation import validate
 
 ACTIVE_STATUSES = ("preparing", "running", "stopping")
+JAX_CACHE_DIR = runs.PROJECT_ROOT / ".cache" / "jax"  # Compiled XLA programs; JAX_COMPILATION_CACHE_DIR moves it.
 FINAL_STATUSES = ("completed", "stopped", "failed", "interrupted", "cancelled")
 STOP_FILE = "stop"  # The same name `core.training` checks after every batch.
 WORKER_LOG = "worker.log"
@@ -212,6 +213,10 @@ def _worker_environment(path: Path) -> dict[str, str]:
     except (OSError, ValueError):
         backend = None
     environment["KERAS_BACKEND"] = backend or DEFAULT_BACKEND
+    if environment["KERAS_BACKEND"] == "jax":
+        # JAX's persistent cache keeps XLA's compiled training step between jobs: a later job of the same model and
+        # batch size skips compiling it (its first step 2.3 s -> 1.2 s on this CPU; BENCHMARKS.md).
+        environment.setdefault("JAX_COMPILATION_CACHE_DIR", str(JAX_CACHE_DIR))
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(runs.PROJECT_ROOT), environment.get("PYTHONPATH")]))
     environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     environment["PYTHONFAULTHANDLER"] = "1"  # A native crash leaves a Python stack in worker.log.
