@@ -153,6 +153,7 @@ def test_a_start_click_that_reaches_the_server_twice_starts_one_job(app: AppTest
     assert [job.job_id for job in get_runner().jobs()] == [first] and not app.exception
 
 
+@pytest.mark.slow
 def test_a_second_start_queues_and_the_queued_job_can_be_cancelled(app: AppTest, runs_dir: Path) -> None:
     open_train_page(app)
     set_small_job(app, epochs=50, limit=2000, batch_size=20)
