@@ -41,11 +41,16 @@ print(json.dumps({"images_per_second": steps * 1000 / seconds, "device": describ
 """
 
 
-def run_on_backend(script: str, backend: str, *arguments: str) -> dict:
-    """Runs `script` in a fresh Python on `backend` (Keras picks it once, at import); returns its last line's JSON."""
+def run_on_backend(script: str, backend: str, *arguments: str, timeout: float | None = None) -> dict:
+    """Runs `script` in a fresh Python on `backend` (Keras picks it once, at import); returns its last line's JSON.
+
+    Raises:
+        subprocess.CalledProcessError: if the script fails (its stderr in the error's `stderr`).
+        subprocess.TimeoutExpired: if it runs past `timeout` seconds.
+    """
     environment = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
     result = subprocess.run([sys.executable, "-c", script, *arguments], cwd=ROOT, env=environment,
-                            capture_output=True, text=True, check=True)  # fmt: skip
+                            capture_output=True, text=True, check=True, timeout=timeout)  # fmt: skip
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 

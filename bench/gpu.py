@@ -44,6 +44,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from bench.backends import run_on_backend
 from core.events import read_events
 from core.jobs import JobRunner
 from core.losses import test_floor
@@ -114,16 +115,9 @@ print(json.dumps({"save_model_ms": median_ms(lambda: runs.save_model(folder, mod
 """
 
 
-def subprocess_json(arguments: list[str], timeout: float, environment: dict[str, str] | None = None) -> Any:
-    """Runs a Python child; returns the JSON of its last stdout line. Its stderr goes to ours, for the log."""
-    result = subprocess.run([sys.executable, *arguments], cwd=ROOT, env={**os.environ, **(environment or {})},
-                            stdout=subprocess.PIPE, text=True, timeout=timeout, check=True)  # fmt: skip
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def bare_fit(epochs: int, policy: str, limit: int | None) -> dict[str, Any]:
+def bare_fit(backend: str, epochs: int, policy: str, limit: int | None) -> dict[str, Any]:
     """A bare Keras `fit` of the seed model, in a fresh process."""
-    return subprocess_json(["-c", BARE_FIT, str(epochs), policy, json.dumps(limit)], timeout=240)
+    return run_on_backend(BARE_FIT, backend, str(epochs), policy, json.dumps(limit), timeout=240)
 
 
 def runner_job(runs_dir: str, name: str, backend: str, limit: int | None, **training: Any) -> dict[str, Any]:
@@ -162,7 +156,7 @@ def runner_job(runs_dir: str, name: str, backend: str, limit: int | None, **trai
 def part_speed(runs_dir: str, epochs: int, backend: str, limit: int | None) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     for policy in POLICIES:
-        bare = bare_fit(epochs, policy, limit)
+        bare = bare_fit(backend, epochs, policy, limit)
         print(f"bare fit {policy}: {bare['images_per_second']:,.0f} images/s, test BCE {bare['test_loss']:.4f}",
               flush=True)  # fmt: skip
         engine = runner_job(runs_dir, "seed", backend, limit, epochs=epochs, dtype_policy=policy)
@@ -280,11 +274,15 @@ def main() -> None:
                 elif part == "repeat":
                     results[part] = part_repeat(runs_dir, arguments.epochs, backend, limit, results.get("speed"))
                 elif part == "epoch_end":
-                    results[part] = subprocess_json(["-c", EPOCH_END], timeout=120)
+                    results[part] = run_on_backend(EPOCH_END, backend, timeout=120)
                     print(results[part], flush=True)
             except Exception as error:  # One part's failure must not cost the others' figures.
-                results[part] = {"error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc()}
-                print(results[part]["traceback"], flush=True)
+                results[part] = {
+                    "error": f"{type(error).__name__}: {error}",
+                    "traceback": traceback.format_exc(),
+                    "stderr": (getattr(error, "stderr", None) or "")[-4000:],
+                }  # A child's last words.
+                print(results[part]["traceback"], results[part]["stderr"], flush=True)
             results.setdefault("part_seconds", {})[part] = time.perf_counter() - started
             report.write_text(json.dumps(results, indent=1, default=float))
     summary = json.loads(json.dumps(results, default=float))
