@@ -45,7 +45,10 @@ def test_home_pictures_lead_to_their_pages_and_draw_starts_on_the_denoiser(tmp_p
         # A first stroke comes out of the noise clean.
         draw_seven(page)
         main.get_by_text("Model output").first.wait_for()
+        # Scored against the denoiser's own figure. The metric is drawn after the panels, in the same fragment run,
+        # and a stroke may rerun the fragment more than once: wait for it rather than count at once (CI read 0).
+        main.get_by_text("vs noisy test mean").first.wait_for()
         page.wait_for_function("() => document.querySelectorAll('[data-stale=\"true\"]').length === 0")
-        assert main.get_by_text("vs noisy test mean").count() == 1  # Scored against the denoiser's own figure.
+        assert main.get_by_text("vs noisy test mean").count() == 1
         assert_no_exception(page)
         screenshot(page, "draw-first-start")
