@@ -7,12 +7,14 @@ JAX backend on a machine without TensorFlow could not run). Importing this modul
 processes and tests do.
 
 On the TensorFlow backend, Keras runs a `PyDataset` through `tf.data.Dataset.from_generator`, a new iterator every
-epoch. Tearing the old one down sometimes left the training process idle (no CPU at all) for 8 to 20 s, its main
-thread waiting in the iterator's destructor for one of tf.data's threads (py-spy: `~LogicalThreadWrapper` under
-`TensorFlowTrainer.fit`): one epoch in three or four of `seed` took 41 s instead of 21, of `denoising` 20.5 s
-instead of 12. A generator's iterator runs Python as it is torn down, and one generator for all epochs still
-stalled once, 31 s, at the end of `fit`. `tensorflow_dataset` gives `fit` the same batches through one iterator
-for every epoch, with no generator in it.
+epoch, and tearing an iterator down sometimes left the training process idle (no CPU at all) for seconds, its main
+thread waiting in the iterator's destructor (py-spy: `~LogicalThreadWrapper` under `RootDataset::Iterator`) for
+tf.data's autotuning thread. That thread wakes up at a period that doubles up to 60 s, and now and then it is not
+woken when the iterator is cancelled, so the teardown waits out the rest of its period: one epoch in three or four
+of `seed` took 41 s instead of 21, and with one iterator for the whole of `fit`, one `denoising` run in three or
+four spent 31-41 s after its last epoch. Our pipelines have nothing for autotuning to tune (fixed prefetch, no
+parallel map), so `tensorflow_dataset` turns it off (`bench/iterator_teardown.py`: with it on, 5 teardowns in 30
+stalled for 2.1 s; with it off, none), and gives `fit` the same batches through one iterator for every epoch.
 """
 
 from __future__ import annotations
@@ -114,8 +116,8 @@ class ImageBatches(keras.utils.PyDataset):
             return (tf.cast(pixels, tf.float32) / np.float32(255))[..., tf.newaxis]  # As `core.mnist.scale`.
 
         if self.noise.kind != "none" and self.shuffle:
-            # Noise is NumPy's, so Python makes each batch, from its number alone. Not `from_generator`: tearing
-            # down a generator's iterator runs Python too, from a tf.data thread, and that stalled (see above).
+            # Noise is NumPy's, so Python makes each batch, from its number alone: no generator, whose state
+            # would have to follow the epochs, and the batches come in the order Keras' adapter would ask for.
             visits: list[tuple[int, int]] = []
             orders: dict[int, np.ndarray | None] = {}
 
@@ -134,13 +136,13 @@ class ImageBatches(keras.utils.PyDataset):
                 inputs, targets = tf.numpy_function(make, [step], (tf.float32, tf.float32))
                 return tf.ensure_shape(inputs, shape), tf.ensure_shape(targets, shape)
 
-            return tf.data.Dataset.range(epochs * self.num_batches).map(made).prefetch(2)
+            return _without_autotuning(tf.data.Dataset.range(epochs * self.num_batches).map(made).prefetch(2))
         if self.noise.kind != "none":
             # The same noise every epoch (validation): drawn once here, batch by batch as `__getitem__` draws it,
             # so the inputs are those of the `PyDataset` to the last bit.
             inputs = np.concatenate([self[index][0] for index in range(self.num_batches)])
             pairs = tf.data.Dataset.from_tensor_slices((inputs, self.images)).batch(self.batch_size)
-            return pairs.map(lambda noisy, pixels: (noisy, scaled(pixels))).prefetch(2)
+            return _without_autotuning(pairs.map(lambda noisy, pixels: (noisy, scaled(pixels))).prefetch(2))
 
         images = tf.constant(self.images)
         if self.shuffle:
@@ -152,7 +154,7 @@ class ImageBatches(keras.utils.PyDataset):
         else:
             chosen = tf.data.Dataset.from_tensor_slices(images).batch(self.batch_size)
 
-        return chosen.map(lambda pixels: (scaled(pixels),) * 2).prefetch(2)
+        return _without_autotuning(chosen.map(lambda pixels: (scaled(pixels),) * 2).prefetch(2))
 
     def _visits(self, epochs: int) -> list[tuple[int, int]]:
         """(epoch, batch) for epochs 1 to `epochs`, in the order Keras' `PyDataset` adapter visits them in `fit`."""
@@ -162,6 +164,15 @@ class ImageBatches(keras.utils.PyDataset):
             random.shuffle(indices)  # As Keras' adapter does, with the random state `keras.utils.set_random_seed` set.
             visits += [(epoch, index) for index in indices]
         return visits
+
+
+def _without_autotuning(dataset: Any) -> Any:
+    """`dataset` with tf.data's autotuning off, so that no autotuning thread delays its iterator's teardown."""
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.with_options(options)
 
 
 def training_batches(images: np.ndarray, batch_size: int, noise: NoiseSpec, seed: int) -> ImageBatches:

@@ -115,6 +115,15 @@ def test_noisy_validation_batches_through_tensorflow_are_the_pydatasets_to_the_b
         assert not np.array_equal(inputs, targets)  # Noisy inputs, clean targets.
 
 
+@pytest.mark.parametrize("noise", [NO_NOISE, GAUSSIAN], ids=["clean", "noisy"])
+@pytest.mark.parametrize("shuffle", [True, False], ids=["training", "validation"])
+def test_every_tensorflow_pipeline_runs_without_autotuning(images: np.ndarray, noise: NoiseSpec, shuffle: bool) -> None:
+    # With tf.data's autotuning on, tearing down an iterator now and then waited out its autotuning thread's period
+    # (up to 60 s): a run's last epoch was followed by 31-41 s of nothing (bench/iterator_teardown.py shows it).
+    batches = ImageBatches(images, 100, noise, seed=3, shuffle=shuffle, fresh_noise=shuffle)
+    assert batches.tensorflow_dataset(epochs=2).options().autotune.enabled is False
+
+
 def fitted_weights(pipeline: bool, images: np.ndarray) -> list[np.ndarray]:
     """The weights of a tiny denoiser after 2 epochs of `fit`, on the tf.data pipelines or the `PyDataset`s.
 
