@@ -166,6 +166,19 @@ class ImageBatches(keras.utils.PyDataset):
         return visits
 
 
+def evaluation_data(inputs: np.ndarray, targets: np.ndarray, batch_size: int, backend: str) -> dict[str, Any]:
+    """What `evaluate` reads for float32 `inputs` and `targets`: the arrays, or on TensorFlow a pipeline of them.
+
+    Keras turns arrays into a tf.data pipeline with autotuning on, whose teardown can wait for seconds (see the
+    module's docstring; py-spy caught it after a run's last epoch, in the evaluation of the noisy test set).
+    """
+    if backend != "tensorflow":
+        return {"x": inputs, "y": targets, "batch_size": batch_size}
+    import tensorflow as tf
+
+    return {"x": _without_autotuning(tf.data.Dataset.from_tensor_slices((inputs, targets)).batch(batch_size))}
+
+
 def _without_autotuning(dataset: Any) -> Any:
     """`dataset` with tf.data's autotuning off, so that no autotuning thread delays its iterator's teardown."""
     import tensorflow as tf

@@ -271,10 +271,12 @@ def _train(
         runs.save_model(path, model)  # Stopped mid-epoch, or epochs since the last save: keep the weights as they are.
     metrics = callback.metrics(train_seconds)
     test_batch = 1000 - 1000 % max(1, len(devices))  # Splits evenly between the devices.
-    metrics["test_loss"] = float(model.evaluate(x_test, x_test, batch_size=test_batch, verbose=0))
+    metrics["test_loss"] = float(model.evaluate(**batches.evaluation_data(x_test, x_test, test_batch, backend),
+                                                verbose=0))  # fmt: skip
     if training.noise.kind != "none":
         noisy = noisy_test_images(x_test, training)
-        metrics["test_noisy_loss"] = float(model.evaluate(noisy, x_test, batch_size=test_batch, verbose=0))
+        metrics["test_noisy_loss"] = float(model.evaluate(**batches.evaluation_data(noisy, x_test, test_batch, backend),
+                                                          verbose=0))  # fmt: skip
     if callback.stopped:
         _finish(path, events, "stopped", f"Stopped after {callback.describe_progress()}.", metrics)
         return "stopped"

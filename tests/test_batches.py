@@ -156,3 +156,20 @@ def test_fit_on_the_noisy_tensorflow_pipeline_trains_exactly_as_on_the_pydataset
     through_pipeline, through_pydataset = fitted_weights(True, images), fitted_weights(False, images)
     for trained, expected in zip(through_pipeline, through_pydataset, strict=True):
         np.testing.assert_array_equal(trained, expected)
+
+
+def test_evaluation_data_scores_as_the_arrays_do_without_autotuning(images: np.ndarray) -> None:
+    import keras
+
+    from core.batches import evaluation_data
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(1, 3, padding="same", activation="sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    clean = scale(images)
+    noisy = np.clip(clean + 0.3, 0, 1)
+    pipeline = evaluation_data(noisy, clean, 100, "tensorflow")  # 250 images: the last batch holds 50.
+    assert pipeline["x"].options().autotune.enabled is False
+    expected = model.evaluate(noisy, clean, batch_size=100, verbose=0)
+    assert model.evaluate(**pipeline, verbose=0) == pytest.approx(expected, rel=1e-6)
+    assert evaluation_data(noisy, clean, 100, "jax") == {"x": noisy, "y": clean, "batch_size": 100}
