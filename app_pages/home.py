@@ -4,6 +4,7 @@ import streamlit as st
 
 from core.shapes import describe_shape
 from core.spec import SpecError
+from core.text import plural
 from core.validation import check_shapes
 from ui import state
 from ui.home import sample_digits_ui, shape_flow_ui
@@ -25,7 +26,7 @@ with architecture, st.container(border=True):
         st.metric("Preset / architecture", spec.name)
         st.write(
             f"{report.params:,} parameters · bottleneck {describe_shape(report.bottleneck_shape)} "
-            f"({report.bottleneck_size:,} values for 784 pixels) · {spec.training.epochs} epochs, "
+            f"({report.bottleneck_size:,} values for 784 pixels) · {plural(spec.training.epochs, 'epoch')}, "
             f"batch {spec.training.batch_size}"
         )
     except SpecError as error:
@@ -45,7 +46,7 @@ with model, st.container(border=True):
             "because the targets are grey, not binary.",
         )
         params, epochs = run.summary.get("params"), run.summary.get("epochs_completed", 0)
-        trained = f"from `{run.imported_from}`" if run.imported_from else f"{epochs} epochs"
+        trained = f"from `{run.imported_from}`" if run.imported_from else plural(epochs, "epoch")
         st.write(
             f"**{run.name}** · {run.status} · {params:,} parameters · {trained}"
             + (" · denoiser" if run.is_denoiser else "")

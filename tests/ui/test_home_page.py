@@ -63,6 +63,8 @@ def test_the_active_model_reconstructs_digits_under_their_page_links(trained_app
     assert image.captions == ["The first test image of each digit 0–7 and the model's output."]
     links = {link.value: link.proto.page for link in trained_app.page_link}
     assert {label: links.get(label) for label in LINKS} == LINKS
+    text = " ".join(element.value for element in trained_app.markdown)
+    assert "parameters · 1 epoch" in text and "1 epochs" not in text  # The run trained one epoch.
 
 
 def test_the_picture_has_a_row_per_panel_and_a_denoiser_gets_its_noise(
