@@ -29,6 +29,7 @@ from core.sweep import (
     tag_trial_run,
     update_state,
 )
+from core.text import plural
 
 POLL_SECONDS = 0.25
 
@@ -79,7 +80,7 @@ def drive_local(path: Path, definition: SweepDefinition, runs_dir: Path, state: 
     limit = definition.time_limit_seconds
     remaining = None if limit is None else limit - float(state.get("elapsed_seconds") or 0.0)
     deadline = None if remaining is None else time.monotonic() + remaining
-    update_state(path, message=f"Running {len(pending)} trials in the local job queue.")
+    update_state(path, message=f"Running {plural(len(pending), 'trial')} in the local job queue.")
     while True:
         stop_asked = (path / STOP_FILE).exists()
         out_of_time = deadline is not None and time.monotonic() >= deadline

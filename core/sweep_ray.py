@@ -37,6 +37,7 @@ from core.sweep import (
     tag_trial_run,
     update_state,
 )
+from core.text import plural
 
 # Passed on to the trials' processes, which Ray starts with the environment of its own node.
 PASSED_ON = ("KERAS_HOME", "MNIST_PATH", "STUDIO_DATA_DIR", "TF_CPP_MIN_LOG_LEVEL")
@@ -67,7 +68,7 @@ def drive_ray(path: Path, definition: SweepDefinition, runs_dir: Path, state: di
     try:
         gpus = ray.cluster_resources().get("GPU", 0)
         resources = {"cpu": 1, "gpu": 1} if gpus else {"cpu": 1}
-        update_state(path, message=f"Running {len(pending)} trials on Ray at {address}, one "
+        update_state(path, message=f"Running {plural(len(pending), 'trial')} on Ray at {address}, one "
                                    f"{'GPU' if gpus else 'CPU'} each.")  # fmt: skip
         tuner = tune.Tuner(
             tune.with_resources(run_trial, resources),

@@ -164,7 +164,8 @@ def test_evaluation_data_scores_as_the_arrays_do_without_autotuning(images: np.n
     from core.batches import evaluation_data
 
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(1, 3, padding="same", activation="sigmoid")])
+    output = keras.layers.Conv2D(1, 3, padding="same", activation="sigmoid")
+    model = keras.Sequential([keras.Input((28, 28, 1)), output])
     model.compile(optimizer="adam", loss="binary_crossentropy")
     clean = scale(images)
     noisy = np.clip(clean + 0.3, 0, 1)

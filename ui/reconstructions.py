@@ -18,6 +18,7 @@ from core.losses import test_floor
 from core.pictures import cell_image, grid_png
 from core.pixels import panel_labels
 from core.runs import RunInfo
+from core.text import plural
 
 DIGITS = ("All", *map(str, range(10)))
 SORT_LABELS = {"worst": "Worst first", "best": "Best first", "index": "Test order"}
@@ -107,7 +108,7 @@ def header_ui(run: RunInfo, report: TestSetReport, noisy: bool) -> None:
     """Which model this is, and how far its test loss is above the floor a perfect reconstruction scores."""
     floor, bce = test_floor("binary_crossentropy"), float(report.bce.mean())
     epochs = run.summary.get("epochs_completed", 0)
-    trained = f"from `{run.imported_from}`" if run.imported_from else f"{epochs} epoch{'s' * (epochs != 1)}"
+    trained = f"from `{run.imported_from}`" if run.imported_from else plural(epochs, "epoch")
     parts = [f"**{run.name}**", run.status, trained]
     parts += ["shipped pretrained"] * run.read_only + ["denoiser"] * run.is_denoiser
     inputs = " on noisy inputs" if noisy else ""

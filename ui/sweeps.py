@@ -29,6 +29,7 @@ from core.sweep import (
     stop_sweep,
 )
 from core.sweep_charts import curves_figure, parallel_coordinates_figure, table_rows, trial_curves
+from core.text import plural
 from ui import state
 from ui.compare import ADD_KEY as COMPARE_ADD_KEY
 
@@ -109,7 +110,7 @@ def start_ui(definition: SweepDefinition | None, address: str | None, parallel: 
     """The Start button: creates the sweep and starts its driver; the page then watches it."""
     count = len(plan_trials(definition, checked=False)) if definition else 0
     disabled = definition is None or (address is not None and not ray_available())
-    if st.button(f"Start sweep of {count} trials", type="primary", disabled=disabled, key="sweeps_start"):
+    if st.button(f"Start sweep of {plural(count, 'trial')}", type="primary", disabled=disabled, key="sweeps_start"):
         assert definition is not None
         try:
             sweep_id = create_sweep(definition, default_runs_dir())
