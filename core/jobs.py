@@ -214,9 +214,12 @@ def _worker_environment(path: Path) -> dict[str, str]:
         backend = None
     environment["KERAS_BACKEND"] = backend or DEFAULT_BACKEND
     if environment["KERAS_BACKEND"] == "jax":
-        # JAX's persistent cache keeps XLA's compiled training step between jobs: a later job of the same model and
-        # batch size skips compiling it (its first step 2.3 s -> 1.2 s on this CPU; BENCHMARKS.md).
+        # JAX's persistent cache keeps XLA's compiled programs between jobs: a later job of the same model and batch
+        # size skips compiling its training step (its first step 2.3 s -> 1.2 s on this CPU) and, kept however
+        # short they took to compile (JAX keeps only those over 1 s by default), the 20 small programs that
+        # initialize its weights (building the model 3.7 s -> 0.3 s; BENCHMARKS.md).
         environment.setdefault("JAX_COMPILATION_CACHE_DIR", str(JAX_CACHE_DIR))
+        environment.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(runs.PROJECT_ROOT), environment.get("PYTHONPATH")]))
     environment.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     environment["PYTHONFAULTHANDLER"] = "1"  # A native crash leaves a Python stack in worker.log.

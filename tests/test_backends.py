@@ -87,12 +87,17 @@ def test_a_jobs_worker_is_started_on_its_backend(tmp_path: Path) -> None:
     if HAS_JAX:  # Its compiled programs go to the project's cache, unless JAX_COMPILATION_CACHE_DIR says elsewhere.
         expected = os.environ.get("JAX_COMPILATION_CACHE_DIR", str(jobs.JAX_CACHE_DIR))
         assert environment["JAX_COMPILATION_CACHE_DIR"] == expected
+        # Every compiled program is kept, the weights' small initializers too, unless the user says otherwise.
+        kept = os.environ.get("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+        assert environment["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] == kept
     config = runs.read_config(path)
     del config["settings"]["backend"]  # A run queued before backends were a setting trained on TensorFlow.
     (path / "config.json").write_text(json.dumps(config))
     environment = jobs._worker_environment(path)
     assert environment["KERAS_BACKEND"] == "tensorflow"
     assert environment.get("JAX_COMPILATION_CACHE_DIR") == os.environ.get("JAX_COMPILATION_CACHE_DIR")
+    minimum = "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"
+    assert environment.get(minimum) == os.environ.get(minimum)
 
 
 # --- Real training and models on another backend ------------------------------------------------------------
@@ -103,14 +108,16 @@ def test_a_jobs_worker_is_started_on_its_backend(tmp_path: Path) -> None:
 def test_a_job_trains_on_jax_in_its_worker_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     spec = preset("strided").with_training(batch_size=100, epochs=2, learning_rate=0.003, dtype_policy="float32")
     monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path / "compiled"))
-    monkeypatch.setenv("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")  # Keep even this small model's steps.
+    monkeypatch.delenv("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", raising=False)  # The worker's own default.
     runner = JobRunner(tmp_path / "runs")
     job_id = runner.start(spec, limit=600, backend="jax")
     snapshot = runner.join(job_id, timeout=300)
     assert snapshot.status == "completed", snapshot.message
     summary = runs.read_summary(tmp_path / "runs" / job_id)
     assert (summary["backend"], summary["dtype_policy"]) == ("jax", "float32")
-    assert any(path.name.startswith("jit_train_step") for path in (tmp_path / "compiled").iterdir())
+    # Its programs are kept however short they took to compile: the training step, and the weights' initializers.
+    kept = {path.name.split("-")[0] for path in (tmp_path / "compiled").iterdir()}
+    assert {"jit_train_step", "jit__truncated_normal"} <= kept
     assert summary["device"].startswith("CPU") and "jax" in summary["versions"]
     assert "tensorflow" not in summary["versions"]
     losses = [event["loss"] for event in snapshot.events if event["kind"] == "epoch"]
