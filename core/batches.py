@@ -13,7 +13,7 @@ tf.data's autotuning thread. That thread wakes up at a period that doubles up to
 woken when the iterator is cancelled, so the teardown waits out the rest of its period: one epoch in three or four
 of `seed` took 41 s instead of 21, and with one iterator for the whole of `fit`, one `denoising` run in three or
 four spent 31-41 s after its last epoch. Our pipelines have nothing for autotuning to tune (fixed prefetch, no
-parallel map), so `tensorflow_dataset` turns it off (`bench/iterator_teardown.py`: with it on, 5 teardowns in 30
+parallel map), so `tensorflow_dataset` turns it off (`bench/iterator_teardown.py`: with it on, 6 teardowns in 30
 stalled for 2.1 s; with it off, none), and gives `fit` the same batches through one iterator for every epoch.
 """
 
@@ -108,8 +108,12 @@ class ImageBatches(keras.utils.PyDataset):
         two seeds. Noise is NumPy's (`core.noise` is its one home), so Python makes each noisy training batch (a
         `numpy_function` mapped over the batch numbers of every epoch), visiting them in the order Keras' adapter
         does: a noisy run trains to the same weights, to the bit, on either road (tests/test_batches.py). Noisy
-        validation inputs, the same every epoch, are drawn once.
+        validation inputs, the same every epoch, are drawn once. Every pipeline runs without tf.data's autotuning
+        (see the module's docstring).
         """
+        return _without_autotuning(self._tensorflow_pipeline(epochs))
+
+    def _tensorflow_pipeline(self, epochs: int) -> Any:
         import tensorflow as tf
 
         def scaled(pixels: Any) -> Any:
@@ -136,13 +140,13 @@ class ImageBatches(keras.utils.PyDataset):
                 inputs, targets = tf.numpy_function(make, [step], (tf.float32, tf.float32))
                 return tf.ensure_shape(inputs, shape), tf.ensure_shape(targets, shape)
 
-            return _without_autotuning(tf.data.Dataset.range(epochs * self.num_batches).map(made).prefetch(2))
+            return tf.data.Dataset.range(epochs * self.num_batches).map(made).prefetch(2)
         if self.noise.kind != "none":
             # The same noise every epoch (validation): drawn once here, batch by batch as `__getitem__` draws it,
             # so the inputs are those of the `PyDataset` to the last bit.
             inputs = np.concatenate([self[index][0] for index in range(self.num_batches)])
             pairs = tf.data.Dataset.from_tensor_slices((inputs, self.images)).batch(self.batch_size)
-            return _without_autotuning(pairs.map(lambda noisy, pixels: (noisy, scaled(pixels))).prefetch(2))
+            return pairs.map(lambda noisy, pixels: (noisy, scaled(pixels))).prefetch(2)
 
         images = tf.constant(self.images)
         if self.shuffle:
@@ -154,7 +158,7 @@ class ImageBatches(keras.utils.PyDataset):
         else:
             chosen = tf.data.Dataset.from_tensor_slices(images).batch(self.batch_size)
 
-        return _without_autotuning(chosen.map(lambda pixels: (scaled(pixels),) * 2).prefetch(2))
+        return chosen.map(lambda pixels: (scaled(pixels),) * 2).prefetch(2)
 
     def _visits(self, epochs: int) -> list[tuple[int, int]]:
         """(epoch, batch) for epochs 1 to `epochs`, in the order Keras' `PyDataset` adapter visits them in `fit`."""

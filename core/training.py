@@ -271,12 +271,14 @@ def _train(
         runs.save_model(path, model)  # Stopped mid-epoch, or epochs since the last save: keep the weights as they are.
     metrics = callback.metrics(train_seconds)
     test_batch = 1000 - 1000 % max(1, len(devices))  # Splits evenly between the devices.
-    metrics["test_loss"] = float(model.evaluate(**batches.evaluation_data(x_test, x_test, test_batch, backend),
-                                                verbose=0))  # fmt: skip
+
+    def test_loss(inputs: np.ndarray) -> float:
+        """The model's loss on the test set from `inputs` (clean or noisy) to the clean digits."""
+        return float(model.evaluate(**batches.evaluation_data(inputs, x_test, test_batch, backend), verbose=0))
+
+    metrics["test_loss"] = test_loss(x_test)
     if training.noise.kind != "none":
-        noisy = noisy_test_images(x_test, training)
-        metrics["test_noisy_loss"] = float(model.evaluate(**batches.evaluation_data(noisy, x_test, test_batch, backend),
-                                                          verbose=0))  # fmt: skip
+        metrics["test_noisy_loss"] = test_loss(noisy_test_images(x_test, training))
     if callback.stopped:
         _finish(path, events, "stopped", f"Stopped after {callback.describe_progress()}.", metrics)
         return "stopped"
