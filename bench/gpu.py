@@ -44,6 +44,7 @@ import time
 import traceback
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from bench.backends import run_on_backend
 from core.events import read_events
@@ -189,9 +190,7 @@ def part_seed_fast(runs_dir: str, backend: str, limit: int | None) -> dict[str, 
     figures = {}
     # A fresh compilation cache for the first job (the other parts' jobs compiled the same initializers), then the
     # same job twice with what it left there: what JAX's persistent cache saves a user's next job.
-    previous = os.environ.get("JAX_COMPILATION_CACHE_DIR")
-    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="jax-cache-")
-    try:
+    with mock.patch.dict(os.environ, {"JAX_COMPILATION_CACHE_DIR": tempfile.mkdtemp(prefix="jax-cache-")}):
         for label in ("cold cache", "warm cache", "warm cache again"):
             job = runner_job(runs_dir, "seed-fast", backend, limit)
             job.pop("batch_losses")
@@ -200,11 +199,6 @@ def part_seed_fast(runs_dir: str, backend: str, limit: int | None) -> dict[str, 
                   f"{job['submit_to_first_batch_seconds']:.1f} s, end {job['submit_to_end_seconds']:.1f} s",
                   flush=True)  # fmt: skip
             figures[label] = job
-    finally:
-        if previous is None:
-            os.environ.pop("JAX_COMPILATION_CACHE_DIR")
-        else:
-            os.environ["JAX_COMPILATION_CACHE_DIR"] = previous
     return figures
 
 

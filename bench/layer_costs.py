@@ -58,6 +58,7 @@ def measure_here(batch: int, repeats: int) -> None:
     from core.mnist import load_mnist, scale
     from core.model import build_model
     from core.presets import preset
+    from core.shapes import describe_shape
 
     keras.utils.set_random_seed(0)
     model = build_model(preset("seed"))
@@ -95,7 +96,7 @@ def measure_here(batch: int, repeats: int) -> None:
         flops = 2 * macs * batch * (3 if needs_input_gradient else 2)
         rows.append({
             "layer": layer.name, "type": type(layer).__name__,
-            "shape": f"{'x'.join(map(str, activation.shape[1:]))} -> {'x'.join(map(str, output.shape[1:]))}",
+            "shape": f"{describe_shape(activation.shape[1:])} -> {describe_shape(output.shape[1:])}",
             "multiply_adds_per_image": macs, "forward_ms": round(forward_ms, 2), "train_ms": round(both_ms, 2),
             "gflops_per_second": round(flops / both_ms / 1e6, 1),
         })  # fmt: skip
