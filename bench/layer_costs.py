@@ -1,6 +1,6 @@
 """Where a training step of the `seed` preset spends its time on this CPU, layer by layer (TensorFlow backend).
 
-    .venv/bin/python -m bench.layer_costs [--batch 1000] [--repeats 7] [--onednn on,off]
+    .venv/bin/python -m bench.layer_costs [--batch 1000] [--repeats 7] [--onednn on,off] [--primitives]
 
 For each layer of the `seed` model (batch 1000, as the reference recipe): its forward pass, and its forward and
 backward pass as training computes it (gradients of its weights, and of its input except for the first layer,
@@ -12,20 +12,35 @@ of those (one without the input's gradient), so a layer's rate is FLOPs of its f
 time. Each `--onednn` setting runs in a fresh process (`TF_ENABLE_ONEDNN_OPTS`, read when TensorFlow loads).
 
 This is the evidence for how far the CPU can go with the reference recipe: if every layer ran at the best layer's
-rate, the layers would take `ceiling_ms`.
+rate, the layers would take `ceiling_ms`. Beside it, the CPU's float32 rate on a large matrix product
+(`matmul_gflops_per_second`, 4096 x 4096, what its cores can do on work that suits them).
+
+`--primitives` also runs one training step with oneDNN's own log on (`ONEDNN_VERBOSE=1`, in a fresh process) and
+lists every oneDNN primitive of the step with its time, as oneDNN measured it, and its rate: which convolution
+(forward, gradient of the data, gradient of the weights; a Conv2DTranspose is a convolution's data gradient run
+forward) costs what, and the instruction set oneDNN picked for this CPU (`isa`).
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
+import math
 import os
+import re
 import statistics
+import subprocess
+import sys
 import time
 
-from bench.backends import run_on_backend
+from bench.backends import ROOT, run_on_backend
 
 MEASURE = "from bench.layer_costs import measure_here; measure_here({batch}, {repeats})"
+PRIMITIVES = "from bench.layer_costs import primitives_here; primitives_here({batch}, {repeats})"
+STEP_BEGINS, STEP_ENDS = "-- the logged training step begins --", "-- the logged training step ends --"
+# oneDNN's log line of a convolution ends with its problem, such as mb1000_ic32oc1_ih28oh28kh3sh1dh0ph1_iw28ow28kw3...
+PROBLEM_SIZES = re.compile(r"mb(\d+)_ic(\d+)oc(\d+)_ih\d+oh(\d+)kh(\d+)\D.*_iw\d+ow(\d+)kw(\d+)\D")
 
 
 def multiply_adds(layer: object, input_shape: tuple[int, ...], output_shape: tuple[int, ...]) -> int:
@@ -102,6 +117,10 @@ def measure_here(batch: int, repeats: int) -> None:
         })  # fmt: skip
         activation = output
 
+    size = 4096
+    square = tf.random.normal((size, size))
+    matmul_ms = median_milliseconds(tf.function(lambda matrix: tf.matmul(matrix, matrix)), square, repeats)
+
     layers_ms = sum(row["train_ms"] for row in rows)
     best_rate = max(row["gflops_per_second"] for row in rows)
     ceiling_ms = sum(row["train_ms"] * row["gflops_per_second"] / best_rate for row in rows)
@@ -109,8 +128,81 @@ def measure_here(batch: int, repeats: int) -> None:
         "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"), "batch": batch,
         "train_step_ms": round(statistics.median(step_times), 1), "layers_ms": round(layers_ms, 1),
         "ceiling_ms": round(ceiling_ms, 1), "layers": rows,
+        "matmul_gflops_per_second": round(2 * size**3 / matmul_ms / 1e6, 1),
         "multiply_adds_per_image": sum(row["multiply_adds_per_image"] for row in rows),
     }))  # fmt: skip
+
+
+def primitives_here(batch: int, repeats: int) -> None:
+    """Times training steps with TensorFlow's ops one at a time, then logs one step between markers for oneDNN's log.
+
+    One op at a time (`inter_op_parallelism_threads=1`, each op still on every core), so that the primitives' times
+    add up to the step's, and what the step spends outside oneDNN is the difference. Run with `ONEDNN_VERBOSE=1`.
+    """
+    import tensorflow as tf
+
+    from core.mnist import load_mnist, scale
+    from core.model import build_model, compile_model
+    from core.presets import preset
+
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    spec = preset("seed")
+    model = build_model(spec)
+    compile_model(model, spec.training)
+    images = scale(load_mnist().x_train[:batch])
+    step_times = []
+    for _ in range(2 + repeats):
+        started = time.perf_counter()
+        model.train_on_batch(images, images)
+        step_times.append((time.perf_counter() - started) * 1000)
+    # oneDNN writes its log with C's stdio: flush it before each marker so that the markers fall where they belong.
+    c_library = ctypes.CDLL(None)
+    c_library.fflush(None), os.write(1, f"{STEP_BEGINS}\n".encode())
+    model.train_on_batch(images, images)
+    c_library.fflush(None), os.write(1, f"{STEP_ENDS}\n".encode())
+    print(json.dumps({"train_step_ms": round(statistics.median(step_times[2:]), 1)}))
+
+
+def logged_primitives(log: str) -> dict:
+    """The instruction set and the primitives of the logged training step in oneDNN's log, the slowest first."""
+    isa = next((line.split(",isa:")[1] for line in log.splitlines() if ",isa:" in line), "unknown")
+    step = log.split(STEP_BEGINS)[1].split(STEP_ENDS)[0]
+    rows = []
+    for line in step.splitlines():
+        fields = line.split(",")
+        if len(fields) < 8 or fields[2:4] != ["primitive", "exec"]:
+            continue
+        milliseconds, problem = float(fields[-1]), fields[-2]
+        sizes = PROBLEM_SIZES.search(problem + ",") if fields[5] == "convolution" else None
+        # Every convolution here has stride 1, so forward, data gradient and weight gradient do the same multiply-adds.
+        gflop = 2 * math.prod(int(size) for size in sizes.groups()) / 1e9 if sizes else 0.0
+        rows.append({
+            "primitive": fields[5], "prop_kind": fields[7], "implementation": fields[6], "problem": problem,
+            "ms": milliseconds, "gflop": gflop,
+            "gflops_per_second": round(gflop / milliseconds * 1000, 1) if gflop else None,
+        })  # fmt: skip
+    rows.sort(key=lambda row: -row["ms"])
+    step_ms = json.loads(log.strip().splitlines()[-1])["train_step_ms"]
+    primitives_ms = sum(row["ms"] for row in rows)
+    convolutions = [row for row in rows if row["primitive"] == "convolution"]
+    return {
+        "isa": isa, "train_step_ms": step_ms, "primitives_ms": round(primitives_ms, 1),
+        "outside_onednn_ms": round(step_ms - primitives_ms, 1),
+        "convolution_gflops_per_second": round(
+            sum(row["gflop"] for row in convolutions) / sum(row["ms"] for row in convolutions) * 1000, 1
+        ),
+        "primitives": rows,
+    }  # fmt: skip
+
+
+def log_primitives(batch: int, repeats: int) -> dict:
+    """Runs `primitives_here` in a fresh process with oneDNN's log on, and reads the log."""
+    environment = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2",
+                   "TF_ENABLE_ONEDNN_OPTS": "1", "ONEDNN_VERBOSE": "1"}  # fmt: skip
+    script = PRIMITIVES.format(batch=batch, repeats=repeats)
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=environment,
+                            capture_output=True, text=True, check=True)  # fmt: skip
+    return logged_primitives(result.stdout)
 
 
 def main() -> None:
@@ -118,6 +210,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--onednn", default="on", help="oneDNN settings to measure, comma-separated: on, off")
+    parser.add_argument("--primitives", action="store_true", help="also list one step's oneDNN primitives")
     arguments = parser.parse_args()
     results = []
     for setting in arguments.onednn.split(","):
@@ -125,11 +218,25 @@ def main() -> None:
         result = run_on_backend(MEASURE.format(batch=arguments.batch, repeats=arguments.repeats), "tensorflow")
         results.append(result)
         print(f"\noneDNN {setting}: a training step {result['train_step_ms']} ms; the layers' forward and backward "
-              f"{result['layers_ms']} ms; at the best layer's rate {result['ceiling_ms']} ms")  # fmt: skip
+              f"{result['layers_ms']} ms; at the best layer's rate {result['ceiling_ms']} ms; a large matrix product "
+              f"{result['matmul_gflops_per_second']} GFLOP/s")  # fmt: skip
         print(f"{'layer':<34} {'shape':<22} {'MACs/image':>11} {'forward':>9} {'train':>9} {'GFLOP/s':>8}")
         for row in result["layers"]:
             cells = (row["layer"], row["shape"], row["multiply_adds_per_image"], row["forward_ms"], row["train_ms"])
             print("{:<34} {:<22} {:>11,} {:>7.1f}ms {:>7.1f}ms".format(*cells), f"{row['gflops_per_second']:>8.1f}")
+    if arguments.primitives:
+        logged = log_primitives(arguments.batch, arguments.repeats)
+        results.append(logged)
+        print(
+            f"\nOne op at a time, a training step {logged['train_step_ms']} ms; oneDNN's log of one step "
+            f"({logged['isa']}): {logged['primitives_ms']} ms in its primitives, convolutions at "
+            f"{logged['convolution_gflops_per_second']} GFLOP/s; outside oneDNN {logged['outside_onednn_ms']} ms"
+        )
+        print(f"{'ms':>7} {'GFLOP/s':>8}  {'primitive':<34} {'implementation':<50} problem")
+        for row in logged["primitives"]:
+            rate = "" if row["gflops_per_second"] is None else f"{row['gflops_per_second']:.1f}"
+            kind = f"{row['primitive']} {row['prop_kind']}"
+            print(f"{row['ms']:>7.1f} {rate:>8}  {kind:<34} {row['implementation']:<50} {row['problem']}")
     print(json.dumps(results))
 
 
