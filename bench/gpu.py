@@ -1,6 +1,6 @@
 """Every GPU figure of BENCHMARKS.md from one command: the check a lent GPU machine runs once.
 
-    python -m bench.gpu [--out DIR] [--epochs 25] [--parts speed,...,epoch_end]
+    python -m bench.gpu [--out DIR] [--epochs 25] [--parts speed,...,levers] [--lever-epochs 6]
                         [--limit N]    # N images instead of 60,000: a quick try of this script on a CPU
 
 For a machine with JAX on a GPU and no TensorFlow, KERAS_BACKEND=jax. To set one up: here,
@@ -27,6 +27,13 @@ leaves the others' figures:
 6. repeat: part 1's float32 runner job again: its spread, and the reproducibility of its batch losses on the device.
 7. epoch_end: what our engine's epoch end costs on this device, in milliseconds (median of 20): saving the model,
    the preview's reconstructions by an eager call and by a compiled predict.
+8. levers: what might lift Keras on JAX towards the plain PyTorch loop's bf16 rate, each a bare `fit` of
+   `--lever-epochs` epochs in a fresh process, steady rate as in part 1: the seed model as `core.model` builds it
+   (float32, mixed_bfloat16); Keras' `steps_per_execution=8` (8 steps a device call); the model written out in
+   Keras layers (the check that it trains as `core.model`'s), then in `channels_first` (NCHW, cuDNN's own layout),
+   then in mixed_bfloat16 with its output layer in bfloat16 too (PyTorch's autocast does so; our model keeps it in
+   float32); float32 with JAX's matrix products at full float32 precision ("highest", no TF32) instead of its
+   default. Figures to choose from, not settings of the product.
 
 Writes DIR/gpu.json after each part, so a run killed at its limit still returns what it measured, and prints it.
 """
@@ -54,7 +61,7 @@ from core.presets import preset
 from core.runs import read_summary
 
 ROOT = Path(__file__).resolve().parent.parent
-PARTS = ("speed", "torch_loop", "seed_fast", "cost_growth", "torch_backend", "repeat", "epoch_end")
+PARTS = ("speed", "torch_loop", "seed_fast", "cost_growth", "torch_backend", "repeat", "epoch_end", "levers")
 POLICIES = ("float32", "mixed_bfloat16")
 
 BARE_FIT = """
@@ -115,6 +122,65 @@ print(json.dumps({"save_model_ms": median_ms(lambda: runs.save_model(folder, mod
                   "eager_preview_ms": median_ms(lambda: keras.ops.convert_to_numpy(model(preview, training=False))),
                   "compiled_preview_ms": median_ms(lambda: model.predict_on_batch(preview))}))
 """
+
+
+LEVER_FIT = """
+import json, statistics, sys, time
+import keras
+from core import mnist, presets
+from core.model import build_model
+lever, limit, epochs = json.loads(sys.argv[1]), json.loads(sys.argv[2]), int(sys.argv[3])
+if lever.get("matmul_precision"):
+    import jax
+    jax.config.update("jax_default_matmul_precision", lever["matmul_precision"])
+policy, data_format = lever["policy"], lever.get("data_format", "channels_last")
+spec = presets.preset("seed")
+x_train = mnist.scale(mnist.load_mnist().x_train[:limit])
+if data_format == "channels_first":
+    x_train = x_train.transpose(0, 3, 1, 2).copy()
+keras.utils.set_random_seed(spec.training.seed)
+if lever.get("written_out"):
+    hidden = dict(kernel_size=3, activation="relu", kernel_initializer="he_normal", padding="valid",
+                  data_format=data_format, dtype=policy)
+    model = keras.Sequential(
+        [keras.Input(x_train.shape[1:])]
+        + [keras.layers.Conv2D(filters, **hidden) for filters in (32, 16, 8)]
+        + [keras.layers.Conv2DTranspose(filters, **hidden) for filters in (8, 16, 32)]
+        + [keras.layers.Conv2D(1, 3, activation="sigmoid", padding="same", data_format=data_format,
+                               dtype=policy if lever.get("output_in_policy") else "float32")])
+else:
+    model = build_model(spec, compile=False, dtype_policy=policy)
+model.compile(optimizer=keras.optimizers.Adam(spec.training.learning_rate), loss="binary_crossentropy",
+              steps_per_execution=lever.get("steps_per_execution", 1))
+
+class Clock(keras.callbacks.Callback):
+    async_safe = True
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds.append(time.perf_counter() - self.started)
+
+seconds = []
+history = model.fit(x_train, x_train, batch_size=spec.training.batch_size, epochs=epochs, validation_split=0.2,
+                    verbose=0, callbacks=[Clock()])
+print(json.dumps({"lever": lever, "epoch_seconds": seconds, "val_loss": history.history["val_loss"][-1],
+                  "images_per_second": len(x_train) * 0.8 / statistics.median(seconds[1:] or seconds)}))
+"""
+LEVERS = (
+    {"label": "float32, core.model", "policy": "float32"},
+    {"label": "mixed_bfloat16, core.model", "policy": "mixed_bfloat16"},
+    {"label": "float32, steps_per_execution 8", "policy": "float32", "steps_per_execution": 8},
+    {"label": "mixed_bfloat16, steps_per_execution 8", "policy": "mixed_bfloat16", "steps_per_execution": 8},
+    {"label": "float32, written out", "policy": "float32", "written_out": True},
+    {"label": "float32, channels_first", "policy": "float32", "written_out": True, "data_format": "channels_first"},
+    {"label": "mixed_bfloat16, channels_first", "policy": "mixed_bfloat16", "written_out": True,
+     "data_format": "channels_first"},
+    {"label": "mixed_bfloat16, output layer in bfloat16", "policy": "mixed_bfloat16", "written_out": True,
+     "output_in_policy": True},
+    {"label": "float32, matmul precision highest", "policy": "float32", "matmul_precision": "highest"},
+)  # fmt: skip
 
 
 def bare_fit(backend: str, epochs: int, policy: str, limit: int | None) -> dict[str, Any]:
@@ -231,6 +297,22 @@ def part_repeat(
     return figures
 
 
+def part_levers(backend: str, epochs: int, limit: int | None) -> list[dict[str, Any]]:
+    figures = []
+    for lever in LEVERS:
+        try:
+            measured = run_on_backend(LEVER_FIT, backend, json.dumps(lever), json.dumps(limit), str(epochs),
+                                      timeout=180)  # fmt: skip
+            print(f"{lever['label']}: {measured['images_per_second']:,.0f} images/s, "
+                  f"validation BCE {measured['val_loss']:.4f}", flush=True)  # fmt: skip
+        except Exception as error:  # One lever Keras or XLA refuses must not cost the others.
+            measured = {"lever": lever, "error": f"{type(error).__name__}: {error}",
+                        "stderr": (getattr(error, "stderr", None) or "")[-2000:]}  # fmt: skip
+            print(f"{lever['label']}: {measured['error']}", measured["stderr"], flush=True)
+        figures.append(measured)
+    return figures
+
+
 def write_mnist(path: Path) -> None:
     """MNIST as Keras' `mnist.npz` holds it, compressed, for `MNIST_PATH` on a machine without network."""
     import numpy as np
@@ -250,6 +332,7 @@ def main() -> None:
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}")
     parser.add_argument("--limit", type=int, default=None, help="train on the first N of the 60,000 images")
     parser.add_argument("--cost-series", default="batch,parameters", help="the cost_growth series to measure")
+    parser.add_argument("--lever-epochs", type=int, default=6, help="epochs of each lever's fit (default 6)")
     parser.add_argument(
         "--write-mnist",
         type=Path,
@@ -288,6 +371,8 @@ def main() -> None:
                     results[part] = part_torch_backend(runs_dir, limit)
                 elif part == "repeat":
                     results[part] = part_repeat(runs_dir, arguments.epochs, backend, limit, results.get("speed"))
+                elif part == "levers":
+                    results[part] = part_levers(backend, arguments.lever_epochs, limit)
                 elif part == "epoch_end":
                     results[part] = run_on_backend(EPOCH_END, backend, timeout=120)
                     print(results[part], flush=True)
