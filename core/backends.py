@@ -26,6 +26,11 @@ def installed_backends() -> tuple[str, ...]:
     return tuple(name for name in BACKENDS if importlib.util.find_spec(name) is not None)
 
 
+def describe_placement(backend: str, device: str, dtype_policy: str) -> str:
+    """Where and how a job trains, in words: "TensorFlow on CPU (2 cores), float32"."""
+    return f"{BACKEND_NAMES.get(backend, backend)} on {device}, {dtype_policy}"
+
+
 def check_backend(backend: Any) -> str:
     """Returns `backend` if it is a backend this machine can train on.
 
@@ -115,10 +120,10 @@ def resolve_dtype_policy(requested: str, device: str) -> str:
     """The dtype policy a job trains with: `requested`, or for "auto" the one that pays on `device`.
 
     "auto" is float32 on both kinds of device, as measured (BENCHMARKS.md). On the 2 AVX-512 cores here, whose VM
-    hides AVX512_BF16 and AMX, mixed_bfloat16 trained the seed preset at 0.61x the float32 rate. On an H200 with JAX it was only 4% faster an
-    epoch, but XLA took 7 s longer to compile it, so every preset's job ended later in bf16: the 25-epoch seed
-    recipe trained in 18.9 s against 11.8 s, seed-fast in 13.6 s against 7.9 s. A model far larger than the presets
-    may gain from mixed_bfloat16, so it stays a choice.
+    hides AVX512_BF16 and AMX, mixed_bfloat16 trained the seed preset at 0.61x the float32 rate. On an H200 with JAX
+    it was only 4% faster an epoch, but XLA took 7 s longer to compile it, so every preset's job ended later in
+    bf16: the 25-epoch seed recipe trained in 18.9 s against 11.8 s, seed-fast in 13.6 s against 7.9 s. A model far
+    larger than the presets may gain from mixed_bfloat16, so it stays a choice.
     """
     if requested != "auto":
         return requested

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import streamlit as st
 
-from core.backends import BACKEND_NAMES, default_backend
+from core.backends import BACKEND_NAMES, default_backend, describe_placement
 from core.jobs import JobRunner, JobSnapshot
 from core.losses import test_floor
 from core.shapes import infer_shapes
@@ -119,7 +119,10 @@ def job_status_ui(job: JobSnapshot) -> None:
         st.info(f"Job `{job.job_id}` · {job.status}. {job.message}", icon=":material/block:")
         return
     position = f" · #{job.queue_position} in the queue" if job.queued else ""
-    st.markdown(f"**{job.spec.name}** · run `{job.run_id}` · {job.status}{position}")
+    # The worker says where it trains once it has started: its backend, device and the precision "auto" became.
+    start = next((event for event in job.events if event["kind"] == "start" and "device" in event), None)
+    placement = f" · {describe_placement(start['backend'], start['device'], start['dtype_policy'])}" if start else ""
+    st.markdown(f"**{job.spec.name}** · run `{job.run_id}` · {job.status}{position}{placement}")
     now = progress(list(job.events), job.epochs, job.steps_per_epoch, job.spec.training.batch_size)
     st.progress(now.fraction, text=now.describe() if job.active and job.steps_per_epoch else job.message)
 

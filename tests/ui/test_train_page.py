@@ -3,6 +3,7 @@ jobs."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -12,6 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import runs, validation
+from core.backends import BACKEND_NAMES, default_backend
 from core.presets import preset
 from core.runs import list_runs
 from tests.ui.conftest import active_run_picker, open_page
@@ -133,7 +135,9 @@ def test_stop_ends_the_job_and_keeps_the_run(app: AppTest, runs_dir: Path) -> No
     while not any(event["kind"] == "batch" for event in runner.snapshot(job_id).events):
         since = runner.wait(job_id, since=since, timeout=5).next_index
     app.run()
-    assert app.markdown.values.count(f"**strided** · run `{job_id}` · running") == 1
+    # Where the worker trains, with the precision "auto" became there.
+    where = f"{BACKEND_NAMES[default_backend()]} on CPU ({os.cpu_count()} cores), float32"
+    assert app.markdown.values.count(f"**strided** · run `{job_id}` · running · {where}") == 1
     app.button(key="train_stop").click().run()
     snapshot = runner.join(job_id, timeout=120)
     assert snapshot.status == "stopped"
