@@ -224,8 +224,8 @@ def _train(
     model = build_model(spec, steps_per_epoch=steps_per_epoch, dtype_policy=dtype_policy)
     params = model.count_params()
     backend = keras.backend.backend()
-    message = (f"Training {spec.name}: {params:,} parameters on {len(train_images):,} images, {backend} on "
-               f"{device}, {dtype_policy}.")  # fmt: skip
+    message = (f"Training {spec.name}: {params:,} parameters on {len(train_images):,} images, "
+               f"{backends.describe_placement(backend, device, dtype_policy)}.")  # fmt: skip
     runs.update_summary(
         path,
         message=message,
