@@ -65,28 +65,40 @@ def median_milliseconds(function: object, argument: object, repeats: int) -> flo
     return statistics.median(once() for _ in range(repeats))
 
 
+def seed_model_and_images(batch: int) -> tuple[object, object]:
+    """The `seed` model, built and compiled from seed 0, and the first `batch` MNIST training images, scaled."""
+    import keras
+
+    from core.mnist import load_mnist, scale
+    from core.model import build_model
+    from core.presets import preset
+
+    keras.utils.set_random_seed(0)
+    return build_model(preset("seed")), scale(load_mnist().x_train[:batch])
+
+
+def median_step_milliseconds(model: object, images: object, repeats: int) -> float:
+    """The median time of a training step (`train_on_batch`, images to themselves), after two warm-up steps."""
+    model.train_on_batch(images, images), model.train_on_batch(images, images)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        model.train_on_batch(images, images)
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
 def measure_here(batch: int, repeats: int) -> None:
     """Measures in this process and prints one JSON line (run by `main` in a fresh process per setting)."""
     import keras
     import tensorflow as tf
 
-    from core.mnist import load_mnist, scale
-    from core.model import build_model
-    from core.presets import preset
     from core.shapes import describe_shape
 
-    keras.utils.set_random_seed(0)
-    model = build_model(preset("seed"))
-    images = scale(load_mnist().x_train[:batch])
+    model, images = seed_model_and_images(batch)
     layers = [layer for part in ("encoder", "decoder") for layer in model.get_layer(part).layers
               if not isinstance(layer, keras.layers.InputLayer)]  # fmt: skip
-
-    step_times = []
-    model.train_on_batch(images, images), model.train_on_batch(images, images)
-    for _ in range(repeats):
-        started = time.perf_counter()
-        model.train_on_batch(images, images)
-        step_times.append((time.perf_counter() - started) * 1000)
+    step_ms = median_step_milliseconds(model, images, repeats)
 
     rows, activation = [], tf.constant(images)
     for position, layer in enumerate(layers):
@@ -126,7 +138,7 @@ def measure_here(batch: int, repeats: int) -> None:
     ceiling_ms = sum(row["train_ms"] * row["gflops_per_second"] / best_rate for row in rows)
     print(json.dumps({
         "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"), "batch": batch,
-        "train_step_ms": round(statistics.median(step_times), 1), "layers_ms": round(layers_ms, 1),
+        "train_step_ms": round(step_ms, 1), "layers_ms": round(layers_ms, 1),
         "ceiling_ms": round(ceiling_ms, 1), "layers": rows,
         "matmul_gflops_per_second": round(2 * size**3 / matmul_ms / 1e6, 1),
         "multiply_adds_per_image": sum(row["multiply_adds_per_image"] for row in rows),
@@ -141,26 +153,15 @@ def primitives_here(batch: int, repeats: int) -> None:
     """
     import tensorflow as tf
 
-    from core.mnist import load_mnist, scale
-    from core.model import build_model, compile_model
-    from core.presets import preset
-
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    spec = preset("seed")
-    model = build_model(spec)
-    compile_model(model, spec.training)
-    images = scale(load_mnist().x_train[:batch])
-    step_times = []
-    for _ in range(2 + repeats):
-        started = time.perf_counter()
-        model.train_on_batch(images, images)
-        step_times.append((time.perf_counter() - started) * 1000)
+    model, images = seed_model_and_images(batch)
+    step_ms = median_step_milliseconds(model, images, repeats)
     # oneDNN writes its log with C's stdio: flush it before each marker so that the markers fall where they belong.
     c_library = ctypes.CDLL(None)
     c_library.fflush(None), os.write(1, f"{STEP_BEGINS}\n".encode())
     model.train_on_batch(images, images)
     c_library.fflush(None), os.write(1, f"{STEP_ENDS}\n".encode())
-    print(json.dumps({"train_step_ms": round(statistics.median(step_times[2:]), 1)}))
+    print(json.dumps({"train_step_ms": round(step_ms, 1)}))
 
 
 def logged_primitives(log: str) -> dict:
