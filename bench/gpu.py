@@ -64,40 +64,6 @@ ROOT = Path(__file__).resolve().parent.parent
 PARTS = ("speed", "torch_loop", "seed_fast", "cost_growth", "torch_backend", "repeat", "epoch_end", "levers")
 POLICIES = ("float32", "mixed_bfloat16")
 
-BARE_FIT = """
-import json, statistics, sys, time
-import keras
-from core import mnist, presets
-from core.backends import describe_device
-from core.model import build_model
-epochs, policy, limit = int(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
-spec = presets.preset("seed")
-data = mnist.load_mnist()
-x_train, x_test = mnist.scale(data.x_train[:limit]), mnist.scale(data.x_test)
-keras.utils.set_random_seed(spec.training.seed)
-model = build_model(spec, dtype_policy=policy)
-
-class Clock(keras.callbacks.Callback):
-    async_safe = True  # As our engine's on a GPU: Keras then dispatches batch hooks without waiting on the device.
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        seconds.append(time.perf_counter() - self.started)
-
-seconds = []
-started = time.perf_counter()
-model.fit(x_train, x_train, batch_size=spec.training.batch_size, epochs=epochs, validation_split=0.2, verbose=0,
-          callbacks=[Clock()])
-fit_seconds = time.perf_counter() - started
-test_loss = float(model.evaluate(x_test, x_test, batch_size=1000, verbose=0))
-print(json.dumps({"device": describe_device(), "fit_seconds": fit_seconds, "epoch_seconds": seconds,
-                  "images_per_second": len(x_train) * 0.8 / statistics.median(seconds[1:] or seconds),
-                  "test_loss": test_loss}))
-"""
-
-
 EPOCH_END = """
 import json, statistics, tempfile, time
 from pathlib import Path
@@ -124,10 +90,11 @@ print(json.dumps({"save_model_ms": median_ms(lambda: runs.save_model(folder, mod
 """
 
 
-LEVER_FIT = """
+FIT = """
 import json, statistics, sys, time
 import keras
 from core import mnist, presets
+from core.backends import describe_device
 from core.model import build_model
 lever, limit, epochs = json.loads(sys.argv[1]), json.loads(sys.argv[2]), int(sys.argv[3])
 if lever.get("matmul_precision"):
@@ -135,9 +102,10 @@ if lever.get("matmul_precision"):
     jax.config.update("jax_default_matmul_precision", lever["matmul_precision"])
 policy, data_format = lever["policy"], lever.get("data_format", "channels_last")
 spec = presets.preset("seed")
-x_train = mnist.scale(mnist.load_mnist().x_train[:limit])
+data = mnist.load_mnist()
+x_train, x_test = mnist.scale(data.x_train[:limit]), mnist.scale(data.x_test)
 if data_format == "channels_first":
-    x_train = x_train.transpose(0, 3, 1, 2).copy()
+    x_train, x_test = x_train.transpose(0, 3, 1, 2).copy(), x_test.transpose(0, 3, 1, 2).copy()
 keras.utils.set_random_seed(spec.training.seed)
 if lever.get("written_out"):
     hidden = dict(kernel_size=3, activation="relu", kernel_initializer="he_normal", padding="valid",
@@ -154,7 +122,7 @@ model.compile(optimizer=keras.optimizers.Adam(spec.training.learning_rate), loss
               steps_per_execution=lever.get("steps_per_execution", 1))
 
 class Clock(keras.callbacks.Callback):
-    async_safe = True
+    async_safe = True  # As our engine's on a GPU: Keras then dispatches batch hooks without waiting on the device.
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.perf_counter()
@@ -163,10 +131,14 @@ class Clock(keras.callbacks.Callback):
         seconds.append(time.perf_counter() - self.started)
 
 seconds = []
+started = time.perf_counter()
 history = model.fit(x_train, x_train, batch_size=spec.training.batch_size, epochs=epochs, validation_split=0.2,
                     verbose=0, callbacks=[Clock()])
-print(json.dumps({"lever": lever, "epoch_seconds": seconds, "val_loss": history.history["val_loss"][-1],
-                  "images_per_second": len(x_train) * 0.8 / statistics.median(seconds[1:] or seconds)}))
+fit_seconds = time.perf_counter() - started
+test_loss = float(model.evaluate(x_test, x_test, batch_size=1000, verbose=0))
+print(json.dumps({"lever": lever, "device": describe_device(), "fit_seconds": fit_seconds, "epoch_seconds": seconds,
+                  "images_per_second": len(x_train) * 0.8 / statistics.median(seconds[1:] or seconds),
+                  "val_loss": history.history["val_loss"][-1], "test_loss": test_loss}))
 """
 LEVERS = (
     {"label": "float32, core.model", "policy": "float32"},
@@ -184,8 +156,8 @@ LEVERS = (
 
 
 def bare_fit(backend: str, epochs: int, policy: str, limit: int | None) -> dict[str, Any]:
-    """A bare Keras `fit` of the seed model, in a fresh process."""
-    return run_on_backend(BARE_FIT, backend, str(epochs), policy, json.dumps(limit), timeout=240)
+    """A bare Keras `fit` of the seed model, in a fresh process: the reference recipe, as `core.model` builds it."""
+    return run_on_backend(FIT, backend, json.dumps({"policy": policy}), json.dumps(limit), str(epochs), timeout=240)
 
 
 def first_time(events: list[dict[str, Any]], kind: str) -> float:
@@ -301,7 +273,7 @@ def part_levers(backend: str, epochs: int, limit: int | None) -> list[dict[str, 
     figures = []
     for lever in LEVERS:
         try:
-            measured = run_on_backend(LEVER_FIT, backend, json.dumps(lever), json.dumps(limit), str(epochs),
+            measured = run_on_backend(FIT, backend, json.dumps(lever), json.dumps(limit), str(epochs),
                                       timeout=180)  # fmt: skip
             print(f"{lever['label']}: {measured['images_per_second']:,.0f} images/s, "
                   f"validation BCE {measured['val_loss']:.4f}", flush=True)  # fmt: skip
