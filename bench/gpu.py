@@ -152,7 +152,117 @@ LEVERS = (
     {"label": "mixed_bfloat16, output layer in bfloat16", "policy": "mixed_bfloat16", "written_out": True,
      "output_in_policy": True},
     {"label": "float32, matmul precision highest", "policy": "float32", "matmul_precision": "highest"},
+    {"label": "float32, JAX loop, data on device", "policy": "float32", "loop": "step", "profile": True},
+    {"label": "mixed_bfloat16, JAX loop, data on device", "policy": "mixed_bfloat16", "loop": "step", "profile": True},
+    {"label": "float32, JAX scan of an epoch", "policy": "float32", "loop": "scan"},
+    {"label": "mixed_bfloat16, JAX scan of an epoch", "policy": "mixed_bfloat16", "loop": "scan"},
 )  # fmt: skip
+
+
+LOOP = """
+import glob, gzip, json, statistics, sys, tempfile, time
+import jax, jax.numpy as jnp, keras
+from core import mnist, presets
+from core.backends import describe_device
+from core.model import build_model
+lever, limit, epochs = json.loads(sys.argv[1]), json.loads(sys.argv[2]), int(sys.argv[3])
+spec = presets.preset("seed")
+batch = spec.training.batch_size
+data = mnist.load_mnist()
+images = jnp.asarray(mnist.scale(data.x_train[:limit]))  # The whole set on the device, once.
+test = jnp.asarray(mnist.scale(data.x_test))
+keras.utils.set_random_seed(spec.training.seed)
+model = build_model(spec, compile=False, dtype_policy=lever["policy"])
+optimizer = keras.optimizers.Adam(spec.training.learning_rate)
+optimizer.build(model.trainable_variables)
+loss = keras.losses.BinaryCrossentropy()
+train_count = int(len(images) * 0.8)  # validation_split=0.2, as fit takes it: the last fifth.
+train, validation = images[:train_count], images[train_count:]
+steps = train_count // batch
+
+def forward_loss(trainable, non_trainable, inputs):
+    outputs, non_trainable = model.stateless_call(trainable, non_trainable, inputs, training=True)
+    return loss(inputs, outputs), non_trainable
+
+gradients = jax.value_and_grad(forward_loss, has_aux=True)
+
+def step(state, inputs):
+    trainable, non_trainable, optimizer_variables = state
+    (value, non_trainable), grads = gradients(trainable, non_trainable, inputs)
+    trainable, optimizer_variables = optimizer.stateless_apply(optimizer_variables, grads, trainable)
+    return (trainable, non_trainable, optimizer_variables), value
+
+@jax.jit
+def shuffled(key, train):
+    order = jax.random.permutation(key, train.shape[0])[: steps * batch]
+    return train[order].reshape(steps, batch, *train.shape[1:])
+
+@jax.jit
+def evaluate(state, inputs):
+    trainable, non_trainable, _ = state
+    chunks = inputs[: inputs.shape[0] // batch * batch].reshape(-1, batch, *inputs.shape[1:])
+    def one(total, chunk):
+        outputs, _ = model.stateless_call(trainable, non_trainable, chunk, training=False)
+        return total + loss(chunk, outputs), None
+    return jax.lax.scan(one, jnp.float32(0), chunks)[0] / chunks.shape[0]
+
+step_jit = jax.jit(step, donate_argnums=0)
+scan_epoch = jax.jit(lambda state, batches: jax.lax.scan(step, state, batches), donate_argnums=0)
+
+def epoch(state, key):
+    batches = shuffled(key, train)
+    if lever["loop"] == "scan":  # One device call an epoch, every batch's loss kept.
+        state, losses = scan_epoch(state, batches)
+    else:  # One device call a step, as fit makes; losses stay on the device until the epoch ends.
+        losses = []
+        for index in range(steps):
+            state, value = step_jit(state, batches[index])
+            losses.append(value)
+        losses = jnp.stack(losses)
+    return state, losses, evaluate(state, validation)
+
+state = ([v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables],
+         [v.value for v in optimizer.variables])
+key = jax.random.PRNGKey(spec.training.seed)
+seconds, started = [], time.perf_counter()
+for index in range(epochs):
+    began = time.perf_counter()
+    state, losses, val_loss = epoch(state, jax.random.fold_in(key, index))
+    jax.block_until_ready(val_loss)
+    seconds.append(time.perf_counter() - began)
+fit_seconds = time.perf_counter() - started
+kernels = {}
+def profile():  # One more epoch under JAX's profiler: where the device's time goes, kernel by kernel.
+    global state, losses, val_loss
+    folder = tempfile.mkdtemp()
+    with jax.profiler.trace(folder, create_perfetto_trace=True):
+        state, losses, val_loss = epoch(state, jax.random.fold_in(key, epochs))
+        jax.block_until_ready(val_loss)
+    for path in glob.glob(folder + "/**/*perfetto_trace.json.gz", recursive=True):
+        trace = json.loads(gzip.open(path).read())
+        events = trace["traceEvents"] if isinstance(trace, dict) else trace
+        meta = [e for e in events if e.get("ph") == "M"]
+        processes = {e["pid"]: e["args"]["name"] for e in meta if e.get("name") == "process_name"}
+        threads = {(e["pid"], e.get("tid")): e["args"]["name"] for e in meta if e.get("name") == "thread_name"}
+        for e in events:  # Per process and thread (a GPU stream, XLA's ops, its modules), so nothing counts twice.
+            if e.get("ph") == "X" and "dur" in e:
+                thread = threads.get((e["pid"], e.get("tid")), str(e.get("tid")))
+                where = kernels.setdefault(f"{processes.get(e['pid'], e['pid'])} / {thread}", {})
+                where[e["name"]] = where.get(e["name"], 0.0) + e["dur"] / 1000
+
+if lever.get("profile"):
+    try:
+        profile()
+        kernels = {where: {"total": sum(times.values()), "count": len(times),
+                           **dict(sorted(times.items(), key=lambda item: -item[1])[:30])}
+                   for where, times in kernels.items()}
+    except Exception as error:  # The profile is a bonus: its failure must not cost the lever's figures.
+        kernels = {"error": f"{type(error).__name__}: {error}"}
+print(json.dumps({"lever": lever, "device": describe_device(), "fit_seconds": fit_seconds, "epoch_seconds": seconds,
+                  "images_per_second": steps * batch / statistics.median(seconds[1:] or seconds),
+                  "val_loss": float(val_loss), "test_loss": float(evaluate(state, test)),
+                  "last_losses": [float(value) for value in losses[-3:]], "profile_ms": kernels}))
+"""
 
 
 def bare_fit(backend: str, epochs: int, policy: str, limit: int | None) -> dict[str, Any]:
@@ -273,8 +383,8 @@ def part_levers(backend: str, epochs: int, limit: int | None) -> list[dict[str, 
     figures = []
     for lever in LEVERS:
         try:
-            measured = run_on_backend(FIT, backend, json.dumps(lever), json.dumps(limit), str(epochs),
-                                      timeout=180)  # fmt: skip
+            script = LOOP if lever.get("loop") else FIT
+            measured = run_on_backend(script, backend, json.dumps(lever), json.dumps(limit), str(epochs), timeout=180)
             print(f"{lever['label']}: {measured['images_per_second']:,.0f} images/s, "
                   f"validation BCE {measured['val_loss']:.4f}", flush=True)  # fmt: skip
         except Exception as error:  # One lever Keras or XLA refuses must not cost the others.
