@@ -66,16 +66,17 @@ class ImageBatches(keras.utils.PyDataset):
         self.shuffle = shuffle
         self.fresh_noise = fresh_noise
         self.epoch = 0
-        self.order = self._order()
+        self.order = self.epoch_order()
 
     @property
     def num_batches(self) -> int:
         return math.ceil(len(self.images) / self.batch_size)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        return self._batch(index, self.epoch, self.order)
+        return self.batch(index, self.epoch, self.order)
 
-    def _batch(self, index: int, epoch: int, order: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    def batch(self, index: int, epoch: int, order: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Batch `index` of epoch `epoch` (from 1) of images in `order` (None: their own): (inputs, targets)."""
         positions = slice(index * self.batch_size, (index + 1) * self.batch_size)
         chosen = self.images[positions] if order is None else self.images[order[positions]]
         clean = scale(chosen)
@@ -87,9 +88,10 @@ class ImageBatches(keras.utils.PyDataset):
 
     def on_epoch_end(self) -> None:
         self.epoch += 1
-        self.order = self._order()
+        self.order = self.epoch_order()
 
-    def _order(self, epoch: int | None = None) -> np.ndarray | None:
+    def epoch_order(self, epoch: int | None = None) -> np.ndarray | None:
+        """The images' order in epoch `epoch` (from 1; by default the current one), or None without shuffling."""
         if not self.shuffle:
             return None
         return np.random.default_rng([self.seed, self.epoch if epoch is None else epoch]).permutation(len(self.images))
@@ -127,12 +129,12 @@ class ImageBatches(keras.utils.PyDataset):
 
             def make(step: np.int64) -> tuple[np.ndarray, np.ndarray]:
                 if not visits:  # Shuffled once `fit` asks for the first batch, as Keras' adapter shuffles.
-                    visits.extend(self._visits(epochs))
+                    visits.extend(self.visits(epochs))
                 epoch, index = visits[int(step)]
                 if epoch not in orders:
                     orders.clear()  # One epoch's order at a time: the batches come epoch after epoch.
-                    orders[epoch] = self._order(epoch)
-                return self._batch(index, epoch, orders[epoch])
+                    orders[epoch] = self.epoch_order(epoch)
+                return self.batch(index, epoch, orders[epoch])
 
             shape = (None, *self.images.shape[1:], 1)
 
@@ -150,7 +152,7 @@ class ImageBatches(keras.utils.PyDataset):
 
         images = tf.constant(self.images)
         if self.shuffle:
-            orders = np.stack([self._order(epoch) for epoch in range(1, epochs + 1)]).astype(np.int32)
+            orders = np.stack([self.epoch_order(epoch) for epoch in range(1, epochs + 1)]).astype(np.int32)
             positions = tf.data.Dataset.from_tensor_slices(orders).flat_map(
                 lambda order: tf.data.Dataset.from_tensor_slices(order).batch(self.batch_size)
             )
@@ -160,8 +162,16 @@ class ImageBatches(keras.utils.PyDataset):
 
         return chosen.map(lambda pixels: (scaled(pixels),) * 2).prefetch(2)
 
-    def _visits(self, epochs: int) -> list[tuple[int, int]]:
-        """(epoch, batch) for epochs 1 to `epochs`, in the order Keras' `PyDataset` adapter visits them in `fit`."""
+    def visits(self, epochs: int, peeked: bool = False) -> list[tuple[int, int]]:
+        """(epoch, batch) for epochs 1 to `epochs`, in the order Keras' `PyDataset` adapter visits them in `fit`.
+
+        Args:
+            epochs: the epochs of `fit`.
+            peeked: as on JAX, where `fit` first builds the model from one batch of an iterator it then drops: that
+                iterator draws an order of its own before the epochs'.
+        """
+        if peeked:
+            random.shuffle(list(range(self.num_batches)))
         visits = []
         for epoch in range(1, epochs + 1):
             indices = list(range(self.num_batches))

@@ -1,4 +1,5 @@
-"""The training procedure a worker process runs: one run of the store trained with Keras' `fit`.
+"""The training procedure a worker process runs: one run of the store trained with Keras' `fit` (on JAX, with the
+same training step driven by `core.jax_loop`, which leaves out `fit`'s per-step Python).
 
 `python -m core.training RUN_DIR` is started by the job runner's supervisor (`core.jobs`), never by the dashboard
 itself. It reads the run's spec from `config.json`, trains it, and leaves everything in the run directory:
@@ -6,7 +7,8 @@ itself. It reads the run's spec from `config.json`, trains it, and leaves everyt
 `core.events`), one history line and a saved model after every epoch, and the summary's status and metrics.
 
 A stop request is the file `stop` in the run directory (or SIGTERM/SIGINT to this process); it is checked after
-every batch, so training stops within one batch and keeps its model and history. A NaN loss or an exception ends
+every batch, so training stops within one batch (on a GPU with JAX, within `jax_loop.LOSS_LAG_STEPS` more, a few
+milliseconds) and keeps its model and history. A NaN loss or an exception ends
 the run as "failed" with a message. Importing this module imports Keras: only worker processes and tests do.
 """
 
@@ -251,8 +253,14 @@ def _train(
                              async_safe=on_gpu)  # fmt: skip
     fit_started = time.perf_counter()
     try:
-        model.fit(**_fit_data(train_data, validation_data, training.epochs, backend), epochs=training.epochs,
-                  verbose=0, callbacks=[callback])  # fmt: skip
+        if backend == "jax" and not devices:  # Keras' step without `fit`'s per-step Python (`core.jax_loop`).
+            from core import jax_loop  # Imports JAX itself: only on that backend.
+
+            lag = jax_loop.LOSS_LAG_STEPS if on_gpu else 0
+            jax_loop.fit(model, train_data, validation_data, training.epochs, [callback], loss_lag_steps=lag)
+        else:
+            model.fit(**_fit_data(train_data, validation_data, training.epochs, backend), epochs=training.epochs,
+                      verbose=0, callbacks=[callback])  # fmt: skip
     finally:
         if logs is not None:
             logs.close()
