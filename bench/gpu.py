@@ -33,7 +33,9 @@ leaves the others' figures:
    Keras layers (the check that it trains as `core.model`'s), then in `channels_first` (NCHW, cuDNN's own layout),
    then in mixed_bfloat16 with its output layer in bfloat16 too (PyTorch's autocast does so; our model keeps it in
    float32); float32 with JAX's matrix products at full float32 precision ("highest", no TF32) instead of its
-   default. Figures to choose from, not settings of the product.
+   default; and, in both precisions, the device's ceiling without `fit`: a jitted step of `core.model`'s model with
+   the images on the device (`LOOP`, which also profiles one epoch, kernel by kernel), then a `lax.scan` of each
+   epoch. Figures to choose from, not settings of the product (the first loop became the engine's `core.jax_loop`).
 
 Writes DIR/gpu.json after each part, so a run killed at its limit still returns what it measured, and prints it.
 """
