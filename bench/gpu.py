@@ -22,7 +22,8 @@ leaves the others' figures:
    cache, then twice with what the first left in it. Training seconds (compilation included, as `fit` runs it),
    seconds from submitting the job to its "start" event, first batch and end (the worker's start and imports
    too), test BCE.
-4. cost_growth: `bench.cost_growth` on this backend and device (JSON only; the charts are drawn where Chromium is).
+4. cost_growth: `bench.cost_growth` on this device, on this backend or `--cost-backends` (JSON only; the charts are
+   drawn where Chromium is).
 5. torch_backend: a 2-epoch seed job through the runner on Keras' PyTorch backend.
 6. repeat: part 1's float32 runner job again: its spread, and the reproducibility of its batch losses on the device.
 7. epoch_end: what our engine's epoch end costs on this device, in milliseconds (median of 20): saving the model,
@@ -352,11 +353,11 @@ def part_seed_fast(runs_dir: str, backend: str, limit: int | None) -> dict[str, 
     return figures
 
 
-def part_cost_growth(out: Path, backend: str, limit: int | None, series: str) -> Any:
+def part_cost_growth(out: Path, backends: str, limit: int | None, series: str) -> Any:
     folder = out / "cost_growth"
-    subprocess.run([sys.executable, "-m", "bench.cost_growth", "--backends", backend, "--images", str(limit or 48_000),
-                    "--series", series, "--no-charts", "--out", str(folder)], cwd=ROOT, timeout=420,
-                   check=True)  # fmt: skip
+    subprocess.run([sys.executable, "-m", "bench.cost_growth", "--backends", backends, "--images", str(limit or 48_000),
+                    "--series", series, "--no-charts", "--out", str(folder)], cwd=ROOT,
+                   timeout=420 * len(backends.split(",")), check=True)  # fmt: skip
     return json.loads((folder / "cost_growth.json").read_text())
 
 
@@ -416,6 +417,7 @@ def main() -> None:
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}")
     parser.add_argument("--limit", type=int, default=None, help="train on the first N of the 60,000 images")
     parser.add_argument("--cost-series", default="batch,parameters", help="the cost_growth series to measure")
+    parser.add_argument("--cost-backends", default=None, help="the cost_growth part's backends (default: this one)")
     parser.add_argument("--lever-epochs", type=int, default=6, help="epochs of each lever's fit (default 6)")
     parser.add_argument(
         "--write-mnist",
@@ -450,7 +452,9 @@ def main() -> None:
                 elif part == "seed_fast":
                     results[part] = part_seed_fast(runs_dir, backend, limit)
                 elif part == "cost_growth":
-                    results[part] = part_cost_growth(arguments.out, backend, limit, arguments.cost_series)
+                    results[part] = part_cost_growth(
+                        arguments.out, arguments.cost_backends or backend, limit, arguments.cost_series
+                    )
                 elif part == "torch_backend":
                     results[part] = part_torch_backend(runs_dir, limit)
                 elif part == "repeat":
