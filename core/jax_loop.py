@@ -1,9 +1,10 @@
 """Keras' own training step on JAX, driven by a loop without `fit`'s per-step Python: the engine's road on JAX.
 
-On a GPU, Keras' `fit` spends longer on the host each step than the seed model's step takes on the device: an
-H200 trained it at 217,000-231,000 images/s through `fit`, in float32 and in mixed_bfloat16 alike, and at 238,000
-(float32) and 313,000 (mixed_bfloat16) when a plain loop called the same jitted step with the images already on the
-device (BENCHMARKS.md, `bench.gpu`'s levers). So on JAX the engine trains with this loop:
+On a GPU, Keras' `fit` spends about as long on the host each step as the seed model's step takes on the device, and
+longer in bfloat16: an H200 trained the seed model through `fit` at 195,000-232,000 images/s in either precision, and
+at 238,000 (float32) and 313,000 (mixed_bfloat16) when a plain loop called a jitted step of it with the images
+already on the device, the GPU busy 95% of the time (BENCHMARKS.md, `bench.gpu`'s levers). So on JAX the engine trains
+with this loop, which made the runner 234,000 and 310,000 images/s there:
 
 - the step is Keras' `model.train_step`, jitted: the same loss, optimizer, loss scaling and running mean;
 - clean images are put on the device once; each step sends only its batch's positions and gathers the batch there.
