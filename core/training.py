@@ -8,8 +8,8 @@ itself. It reads the run's spec from `config.json`, trains it, and leaves everyt
 
 A stop request is the file `stop` in the run directory (or SIGTERM/SIGINT to this process); it is checked after
 every batch, so training stops within one batch (on a GPU with JAX, within `jax_loop.LOSS_LAG_STEPS` more, a few
-milliseconds) and keeps its model and history. A NaN loss or an exception ends
-the run as "failed" with a message. Importing this module imports Keras: only worker processes and tests do.
+milliseconds) and keeps its model and history. A NaN loss or an exception ends the run as "failed" with a message.
+Importing this module imports Keras: only worker processes and tests do.
 """
 
 from __future__ import annotations
