@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.cost_growth [--backends tensorflow,jax] [--images 4000] [--out bench/results]
     .venv/bin/python -m bench.cost_growth --merge gpu-out/cost_growth/cost_growth.json   # a GPU machine's points
+    .venv/bin/python -m bench.cost_growth --backends jax --series parameters --models "seed x4" --images 1000  # one
 
 Each point runs in a fresh process (Keras picks its backend once, at import): the model built by `core.model`
 (float32), fed by `core.batches` from the MNIST training images, two warm-up steps (tracing, compilation), then
@@ -74,11 +75,13 @@ def measure(backend: str, spec: ExperimentSpec, batch_size: int, images: int) ->
     return run_on_backend(MEASURE, backend, json.dumps(spec.to_dict()), str(batch_size), str(images))
 
 
-def points(backends: list[str], images: int, series: tuple[str, ...] = SERIES) -> list[dict]:
-    """Every measurement of `series`, printed as it is taken."""
+def points(
+    backends: list[str], images: int, series: tuple[str, ...] = SERIES, names: tuple[str, ...] | None = None
+) -> list[dict]:
+    """Every measurement of `series` (of the models `names` only, if given), printed as it is taken."""
     models = [spec for name, spec in PRESETS.items() if name != "seed-fast"] + [widened(factor) for factor in WIDENINGS]
     plan = [("batch", PRESETS["seed"], size) for size in BATCH_SIZES] + [("parameters", spec, 1000) for spec in models]
-    plan = [point for point in plan if point[0] in series]
+    plan = [point for point in plan if point[0] in series and (names is None or point[1].name in names)]
     results = []
     for backend in backends:
         for series, spec, batch_size in plan:
@@ -91,11 +94,11 @@ def points(backends: list[str], images: int, series: tuple[str, ...] = SERIES) -
 
 
 def merged(earlier: list[dict], new: list[dict]) -> list[dict]:
-    """`new` points, and the `earlier` ones of every other series, backend and device: each is measured on its own
-    machine, with its own `--images`."""
+    """`new` points, and the `earlier` ones of every other point (series, backend, device, model and batch size): each
+    is measured on its own machine, with its own `--images`, and a slow one may be measured alone (`--models`)."""
 
-    def key(point: dict) -> tuple[str, str, str]:
-        return point["series"], point["backend"], point["device"]
+    def key(point: dict) -> tuple[str, str, str, str, int]:
+        return point["series"], point["backend"], point["device"], point["model"], point["batch_size"]
 
     measured = {key(point) for point in new}
     return [point for point in earlier if key(point) not in measured] + new
@@ -139,6 +142,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=4000, help="images timed a point, at least (default 4000)")
     parser.add_argument("--series", default=",".join(SERIES), help=f"comma-separated, of {', '.join(SERIES)}")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--models", default=None, help="comma-separated model names (default: every one)")
     parser.add_argument("--charts-only", action="store_true", help="redraw the charts from --out's JSON")
     parser.add_argument("--no-charts", action="store_true", help="write the JSON only (no Chromium on a GPU machine)")
     parser.add_argument(
@@ -158,7 +162,8 @@ def main() -> None:
         results = merged(earlier, [point for path in arguments.merge for point in json.loads(path.read_text())])
     else:
         series = tuple(arguments.series.split(","))
-        results = merged(earlier, points(arguments.backends.split(","), arguments.images, series))
+        names = tuple(arguments.models.split(",")) if arguments.models else None
+        results = merged(earlier, points(arguments.backends.split(","), arguments.images, series, names))
     data.write_text(json.dumps(results, indent=1) + "\n")
     if arguments.no_charts:
         return
