@@ -75,11 +75,14 @@ class ImageBatches(keras.utils.PyDataset):
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         return self.batch(index, self.epoch, self.order)
 
+    def positions(self, index: int, order: np.ndarray | None) -> np.ndarray | slice:
+        """Which of `images` batch `index` holds, the images in `order` (None: their own)."""
+        window = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        return window if order is None else order[window]
+
     def batch(self, index: int, epoch: int, order: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Batch `index` of epoch `epoch` (from 1) of images in `order` (None: their own): (inputs, targets)."""
-        positions = slice(index * self.batch_size, (index + 1) * self.batch_size)
-        chosen = self.images[positions] if order is None else self.images[order[positions]]
-        clean = scale(chosen)
+        clean = scale(self.images[self.positions(index, order)])
         if self.noise.kind == "none":
             return clean, clean
         # Seeded by (seed, epoch, batch), so each batch's noise is fixed whatever order Keras asks for batches in.

@@ -77,8 +77,7 @@ def fit(
         state = (*state[:3], fresh_metrics)
         pending: deque[tuple[int, Any]] = deque()
         for step, (_, index) in enumerate(visits[(epoch - 1) * steps : epoch * steps]):
-            positions = slice(index * train.batch_size, (index + 1) * train.batch_size)
-            data = gather(images, order[positions]) if clean else train.batch(index, epoch, order)
+            data = gather(images, train.positions(index, order)) if clean else train.batch(index, epoch, order)
             logs, state = train_step(state, data)
             pending.append((step, logs))
             while len(pending) > loss_lag_steps and not model.stop_training:
