@@ -74,7 +74,6 @@ def fit(
         for callback in callbacks:
             callback.on_epoch_begin(epoch - 1)
         order = train.epoch_order(epoch)
-        state = (*state[:3], fresh_metrics)
         pending: deque[tuple[int, Any]] = deque()
         for step, (_, index) in enumerate(visits[(epoch - 1) * steps : epoch * steps]):
             data = gather(images, train.positions(index, order)) if clean else train.batch(index, epoch, order)
@@ -92,18 +91,22 @@ def fit(
         _update_model(model, state)
         for callback in callbacks:
             callback.on_epoch_end(epoch - 1, epoch_logs)
-        # Keras' own calls in the hooks (`predict_on_batch`) donate the variables' buffers and put new ones in them.
+        # Keras' own calls in the hooks (`predict_on_batch`) donate the variables' buffers and put new ones in them:
+        # the next epoch starts from the variables, and from fresh metrics.
         state = _model_state(model, fresh_metrics)
         if model.stop_training:
             break
 
 
+def _variable_groups(model: keras.Model) -> tuple[list[Any], ...]:
+    """The model's variables in the groups `train_step`'s state holds: trainable, non-trainable, optimizer."""
+    return model.trainable_variables, model.non_trainable_variables, model.optimizer.variables
+
+
 def _model_state(model: keras.Model, metrics: list[Any]) -> tuple[list[Any], ...]:
-    """The state `train_step` takes, from the model's variables: trainable, non-trainable, optimizer, metrics."""
-    return tuple(
-        [variable.value for variable in variables]
-        for variables in (model.trainable_variables, model.non_trainable_variables, model.optimizer.variables)
-    ) + (metrics,)
+    """The state `train_step` takes, from the model's variables, with the epoch's metrics (fresh: the running mean
+    starts anew)."""
+    return tuple([variable.value for variable in variables] for variables in _variable_groups(model)) + (metrics,)
 
 
 def _batch_end(callbacks: list[keras.callbacks.Callback], step: int, logs: dict[str, Any]) -> None:
@@ -123,8 +126,6 @@ def _evaluate(test_step: Any, state: tuple, fresh_metrics: list, batches: list) 
 
 def _update_model(model: keras.Model, state: tuple) -> None:
     """Gives the model's variables the loop's values (no copy), so that saving it and predicting see them."""
-    trainable, non_trainable, optimizer_variables, _ = state
-    for variables, values in ((model.trainable_variables, trainable), (model.non_trainable_variables, non_trainable),
-                              (model.optimizer.variables, optimizer_variables)):  # fmt: skip
+    for variables, values in zip(_variable_groups(model), state[:3], strict=True):
         for variable, value in zip(variables, values, strict=True):
             variable.assign(value)
