@@ -121,9 +121,10 @@ def resolve_dtype_policy(requested: str, device: str) -> str:
 
     "auto" is float32 on both kinds of device, as measured (BENCHMARKS.md). On the 2 AVX-512 cores here, whose VM
     hides AVX512_BF16 and AMX, mixed_bfloat16 trained the seed preset at 0.61x the float32 rate. On an H200 with JAX
-    it was only 4% faster an epoch, but XLA took 7 s longer to compile it, so every preset's job ended later in
-    bf16: the 25-epoch seed recipe trained in 18.9 s against 11.8 s, seed-fast in 13.6 s against 7.9 s. A model far
-    larger than the presets may gain from mixed_bfloat16, so it stays a choice.
+    (the engine on `core.jax_loop`) it was 32% faster an epoch, but XLA took about 6 s longer to compile it, so the
+    25-epoch seed recipe still trained in 17.0 s against 12.1 s (on `fit`, seed-fast took 13.6 s against 7.9 s). A
+    model far larger than the presets, or trained for far more epochs, may gain from mixed_bfloat16, so it stays a
+    choice.
     """
     if requested != "auto":
         return requested
