@@ -1,6 +1,7 @@
 """Where a training step of the `seed` preset spends its time on this CPU, layer by layer (TensorFlow backend).
 
-    .venv/bin/python -m bench.layer_costs [--batch 1000] [--repeats 7] [--onednn on,off] [--primitives]
+    .venv/bin/python -m bench.layer_costs [--batch 1000] [--repeats 7] [--onednn on,off]
+        [--dtype-policies float32,mixed_bfloat16] [--primitives]
 
 For each layer of the `seed` model (batch 1000, as the reference recipe): its forward pass, and its forward and
 backward pass as training computes it (gradients of its weights, and of its input except for the first layer,
@@ -36,8 +37,8 @@ import time
 
 from bench.backends import ROOT, run_on_backend
 
-MEASURE = "from bench.layer_costs import measure_here; measure_here({batch}, {repeats})"
-PRIMITIVES = "from bench.layer_costs import primitives_here; primitives_here({batch}, {repeats})"
+MEASURE = "from bench.layer_costs import measure_here; measure_here({batch}, {repeats}, {dtype_policy!r})"
+PRIMITIVES = "from bench.layer_costs import primitives_here; primitives_here({batch}, {repeats}, {dtype_policy!r})"
 STEP_BEGINS, STEP_ENDS = "-- the logged training step begins --", "-- the logged training step ends --"
 # oneDNN's log line of a convolution ends with its problem, such as mb1000_ic32oc1_ih28oh28kh3sh1dh0ph1_iw28ow28kw3...
 PROBLEM_SIZES = re.compile(r"mb(\d+)_ic(\d+)oc(\d+)_ih\d+oh(\d+)kh(\d+)\D.*_iw\d+ow(\d+)kw(\d+)\D")
@@ -65,8 +66,9 @@ def median_milliseconds(function: object, argument: object, repeats: int) -> flo
     return statistics.median(once() for _ in range(repeats))
 
 
-def seed_model_and_images(batch: int) -> tuple[object, object]:
-    """The `seed` model, built and compiled from seed 0, and the first `batch` MNIST training images, scaled."""
+def seed_model_and_images(batch: int, dtype_policy: str = "float32") -> tuple[object, object]:
+    """The `seed` model, built and compiled from seed 0 with `dtype_policy`, and the first `batch` MNIST training
+    images, scaled."""
     import keras
 
     from core.mnist import load_mnist, scale
@@ -74,7 +76,7 @@ def seed_model_and_images(batch: int) -> tuple[object, object]:
     from core.presets import preset
 
     keras.utils.set_random_seed(0)
-    return build_model(preset("seed")), scale(load_mnist().x_train[:batch])
+    return build_model(preset("seed"), dtype_policy=dtype_policy), scale(load_mnist().x_train[:batch])
 
 
 def median_step_milliseconds(model: object, images: object, repeats: int) -> float:
@@ -88,14 +90,14 @@ def median_step_milliseconds(model: object, images: object, repeats: int) -> flo
     return statistics.median(times)
 
 
-def measure_here(batch: int, repeats: int) -> None:
+def measure_here(batch: int, repeats: int, dtype_policy: str = "float32") -> None:
     """Measures in this process and prints one JSON line (run by `main` in a fresh process per setting)."""
     import keras
     import tensorflow as tf
 
     from core.shapes import describe_shape
 
-    model, images = seed_model_and_images(batch)
+    model, images = seed_model_and_images(batch, dtype_policy)
     layers = [layer for part in ("encoder", "decoder") for layer in model.get_layer(part).layers
               if not isinstance(layer, keras.layers.InputLayer)]  # fmt: skip
     step_ms = median_step_milliseconds(model, images, repeats)
@@ -145,7 +147,7 @@ def measure_here(batch: int, repeats: int) -> None:
     }))  # fmt: skip
 
 
-def primitives_here(batch: int, repeats: int) -> None:
+def primitives_here(batch: int, repeats: int, dtype_policy: str = "float32") -> None:
     """Times training steps with TensorFlow's ops one at a time, then logs one step between markers for oneDNN's log.
 
     One op at a time (`inter_op_parallelism_threads=1`, each op still on every core), so that the primitives' times
@@ -154,7 +156,7 @@ def primitives_here(batch: int, repeats: int) -> None:
     import tensorflow as tf
 
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    model, images = seed_model_and_images(batch)
+    model, images = seed_model_and_images(batch, dtype_policy)
     step_ms = median_step_milliseconds(model, images, repeats)
     # oneDNN writes its log with C's stdio: flush it before each marker so that the markers fall where they belong.
     c_library = ctypes.CDLL(None)
@@ -196,11 +198,11 @@ def logged_primitives(log: str) -> dict:
     }  # fmt: skip
 
 
-def log_primitives(batch: int, repeats: int) -> dict:
+def log_primitives(batch: int, repeats: int, dtype_policy: str = "float32") -> dict:
     """Runs `primitives_here` in a fresh process with oneDNN's log on, and reads the log."""
     environment = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2",
                    "TF_ENABLE_ONEDNN_OPTS": "1", "ONEDNN_VERBOSE": "1"}  # fmt: skip
-    script = PRIMITIVES.format(batch=batch, repeats=repeats)
+    script = PRIMITIVES.format(batch=batch, repeats=repeats, dtype_policy=dtype_policy)
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=environment,
                             capture_output=True, text=True, check=True)  # fmt: skip
     return logged_primitives(result.stdout)
@@ -211,33 +213,38 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--onednn", default="on", help="oneDNN settings to measure, comma-separated: on, off")
+    parser.add_argument("--dtype-policies", default="float32",
+                        help="Keras dtype policies to measure, comma-separated: float32, mixed_bfloat16")  # fmt: skip
     parser.add_argument("--primitives", action="store_true", help="also list one step's oneDNN primitives")
     arguments = parser.parse_args()
     results = []
-    for setting in arguments.onednn.split(","):
-        os.environ["TF_ENABLE_ONEDNN_OPTS"] = {"on": "1", "off": "0"}[setting]
-        result = run_on_backend(MEASURE.format(batch=arguments.batch, repeats=arguments.repeats), "tensorflow")
-        results.append(result)
-        print(f"\noneDNN {setting}: a training step {result['train_step_ms']} ms; the layers' forward and backward "
-              f"{result['layers_ms']} ms; at the best layer's rate {result['ceiling_ms']} ms; a large matrix product "
-              f"{result['matmul_gflops_per_second']} GFLOP/s")  # fmt: skip
-        print(f"{'layer':<34} {'shape':<22} {'MACs/image':>11} {'forward':>9} {'train':>9} {'GFLOP/s':>8}")
-        for row in result["layers"]:
-            cells = (row["layer"], row["shape"], row["multiply_adds_per_image"], row["forward_ms"], row["train_ms"])
-            print("{:<34} {:<22} {:>11,} {:>7.1f}ms {:>7.1f}ms".format(*cells), f"{row['gflops_per_second']:>8.1f}")
-    if arguments.primitives:
-        logged = log_primitives(arguments.batch, arguments.repeats)
-        results.append(logged)
-        print(
-            f"\nOne op at a time, a training step {logged['train_step_ms']} ms; oneDNN's log of one step "
-            f"({logged['isa']}): {logged['primitives_ms']} ms in its primitives, convolutions at "
-            f"{logged['convolution_gflops_per_second']} GFLOP/s; outside oneDNN {logged['outside_onednn_ms']} ms"
-        )
-        print(f"{'ms':>7} {'GFLOP/s':>8}  {'primitive':<34} {'implementation':<50} problem")
-        for row in logged["primitives"]:
-            rate = "" if row["gflops_per_second"] is None else f"{row['gflops_per_second']:.1f}"
-            kind = f"{row['primitive']} {row['prop_kind']}"
-            print(f"{row['ms']:>7.1f} {rate:>8}  {kind:<34} {row['implementation']:<50} {row['problem']}")
+    for policy in arguments.dtype_policies.split(","):
+        for setting in arguments.onednn.split(","):
+            os.environ["TF_ENABLE_ONEDNN_OPTS"] = {"on": "1", "off": "0"}[setting]
+            script = MEASURE.format(batch=arguments.batch, repeats=arguments.repeats, dtype_policy=policy)
+            result = {"dtype_policy": policy, **run_on_backend(script, "tensorflow")}
+            results.append(result)
+            print(f"\n{policy}, oneDNN {setting}: a training step {result['train_step_ms']} ms; the layers' forward "
+                  f"and backward {result['layers_ms']} ms; at the best layer's rate {result['ceiling_ms']} ms; a large "
+                  f"matrix product {result['matmul_gflops_per_second']} GFLOP/s")  # fmt: skip
+            print(f"{'layer':<34} {'shape':<22} {'MACs/image':>11} {'forward':>9} {'train':>9} {'GFLOP/s':>8}")
+            for row in result["layers"]:
+                cells = (row["layer"], row["shape"], row["multiply_adds_per_image"], row["forward_ms"], row["train_ms"])
+                print("{:<34} {:<22} {:>11,} {:>7.1f}ms {:>7.1f}ms".format(*cells),
+                      f"{row['gflops_per_second']:>8.1f}")  # fmt: skip
+        if arguments.primitives:
+            logged = {"dtype_policy": policy, **log_primitives(arguments.batch, arguments.repeats, policy)}
+            results.append(logged)
+            print(
+                f"\n{policy}, one op at a time, a training step {logged['train_step_ms']} ms; oneDNN's log of one step "
+                f"({logged['isa']}): {logged['primitives_ms']} ms in its primitives, convolutions at "
+                f"{logged['convolution_gflops_per_second']} GFLOP/s; outside oneDNN {logged['outside_onednn_ms']} ms"
+            )
+            print(f"{'ms':>7} {'GFLOP/s':>8}  {'primitive':<34} {'implementation':<50} problem")
+            for row in logged["primitives"]:
+                rate = "" if row["gflops_per_second"] is None else f"{row['gflops_per_second']:.1f}"
+                kind = f"{row['primitive']} {row['prop_kind']}"
+                print(f"{row['ms']:>7.1f} {rate:>8}  {kind:<34} {row['implementation']:<50} {row['problem']}")
     print(json.dumps(results))
 
 
