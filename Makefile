@@ -57,10 +57,11 @@ bench: data
 
 # Rebuilds the small pretrained models that ship in pretrained/, with our own training command: the reference
 # architecture (seed-fast) and a denoiser (denoising), which the Draw page starts on. Each trains in about 1-2 minutes.
+# In float32, which "auto" is not on every CPU, so that every machine rebuilds the same models.
 pretrained: data
 	rm -rf pretrained
-	$(PYTHON) -m core.train --preset seed-fast --runs-dir pretrained --json
-	$(PYTHON) -m core.train --preset denoising --runs-dir pretrained --json
+	$(PYTHON) -m core.train --preset seed-fast --dtype-policy float32 --runs-dir pretrained --json
+	$(PYTHON) -m core.train --preset denoising --dtype-policy float32 --runs-dir pretrained --json
 	rm -rf pretrained/.queue.lock pretrained/*/worker.log pretrained/*/events.jsonl pretrained/*/tensorboard
 
 clean:

@@ -18,6 +18,9 @@ from core.spec import SpecError
 BACKENDS = ("tensorflow", "jax", "torch")
 BACKEND_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
 DEFAULT_BACKEND = "tensorflow"  # The fastest on CPUs here (BENCHMARKS.md); JAX is the fastest on GPUs.
+# Linux's names for the instructions that compute bfloat16 on a CPU: AVX-512's dot products, and AMX's tiles.
+BFLOAT16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+AUTO_PRECISION = "mixed_bfloat16 for TensorFlow on a CPU with bfloat16 instructions, else float32"  # See below.
 OUT_OF_MEMORY_MARKERS = ("OOM", "RESOURCE_EXHAUSTED", "out of memory", "Out of memory", "CUDA error: out of memory")
 
 
@@ -116,18 +119,37 @@ def data_parallel_devices(batch_size: int) -> list[Any]:
     return devices[:count] if count > 1 else []
 
 
-def resolve_dtype_policy(requested: str, device: str) -> str:
-    """The dtype policy a job trains with: `requested`, or for "auto" the one that pays on `device`.
+def cpu_has_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """Whether the CPU computes bfloat16 in hardware: it reports AVX512_BF16 or AMX's bfloat16 (Linux's flags).
 
-    "auto" is float32 on both kinds of device, as measured (BENCHMARKS.md). On the 2 AVX-512 cores here, whose VM
-    hides AVX512_BF16 and AMX, mixed_bfloat16 trained the seed preset at 0.61x the float32 rate. On an H200 with JAX
-    (the engine on `core.jax_loop`) it was 32% faster an epoch, but XLA took about 6 s longer to compile it, so the
-    25-epoch seed recipe still trained in 17.0 s against 12.1 s (on `fit`, seed-fast took 13.6 s against 7.9 s). A
-    model far larger than the presets, or trained for far more epochs, may gain from mixed_bfloat16, so it stays a
-    choice.
+    False where `cpuinfo` cannot be read (not Linux): without those instructions oneDNN emulates bfloat16, slower than
+    float32. A virtual machine may hide them from its guest although the host's CPU has them.
+    """
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as file:
+            flags = {flag for line in file if line.startswith("flags") for flag in line.partition(":")[2].split()}
+    except OSError:
+        return False
+    return not flags.isdisjoint(BFLOAT16_CPU_FLAGS)
+
+
+def resolve_dtype_policy(requested: str, device: str, backend: str) -> str:
+    """The dtype policy a job trains with: `requested`, or for "auto" the one that pays on `device` and `backend`.
+
+    "auto" is `AUTO_PRECISION`: mixed_bfloat16 for TensorFlow on a CPU with bfloat16 instructions
+    (`cpu_has_bfloat16`), and float32 everywhere else, as measured (BENCHMARKS.md). On 2 cores of an AMD EPYC with
+    AVX512_BF16, mixed_bfloat16 trained the seed preset's 25 epochs 1.29x faster than float32 through the runner (its
+    steps alone 1.56x), to test BCE 0.06034 against 0.06031; on 2 Intel cores whose VM hides AVX512_BF16 and AMX
+    (oneDNN emulates bfloat16 there) at 0.61x the float32 rate. On an H200 with JAX (the engine on `core.jax_loop`)
+    it was 32% faster an epoch, but XLA took about 6 s longer to compile it, so the 25-epoch seed recipe still
+    trained in 17.0 s against 12.1 s (on `fit`, seed-fast took 13.6 s against 7.9 s). JAX and PyTorch on a CPU were
+    not measured in bfloat16, and JAX on a CPU is far slower than TensorFlow anyway. A model far larger than the
+    presets, or trained for far more epochs, may gain from mixed_bfloat16 on a GPU, so it stays a choice.
     """
     if requested != "auto":
         return requested
+    if device == "cpu" and backend == "tensorflow" and cpu_has_bfloat16():
+        return "mixed_bfloat16"
     return "float32"
 
 

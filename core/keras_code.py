@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 
+from core.backends import AUTO_PRECISION
 from core.shapes import describe_shape, infer_shapes
 from core.spec import INPUT_SHAPE, ExperimentSpec, LayerSpec, layer_name
 from core.validation import validate
@@ -260,8 +261,13 @@ def _fit_lines(spec: ExperimentSpec) -> list[str]:
 
 
 def _dtype_policy_lines(dtype_policy: str) -> list[str]:
-    if dtype_policy in ("auto", "float32"):
-        return ["# The studio computes in float32 (its precision `auto`)."]
+    if dtype_policy == "float32":
+        return ["# The studio computed in float32."]
+    if dtype_policy == "auto":
+        return [
+            f"# The studio's precision `auto`: {AUTO_PRECISION}. Where that is mixed_bfloat16:",
+            '# keras.config.set_dtype_policy("mixed_bfloat16")',
+        ]
     return [
         f"# Mixed precision, as the studio trained it: {dtype_policy} computes in 16 bits, keeps weights in 32.",
         f"keras.config.set_dtype_policy({_literal(dtype_policy)})",

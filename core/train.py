@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from core import runs
-from core.backends import BACKENDS, check_backend, default_backend
+from core.backends import AUTO_PRECISION, BACKENDS, check_backend, default_backend
 from core.jobs import JobRunner
 from core.mnist import split_validation
 from core.presets import PRESETS, preset
@@ -48,7 +48,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
         help="the Keras backend to train on (default: KERAS_BACKEND if set, else tensorflow)",
     )
     parser.add_argument("--dtype-policy", choices=DTYPE_POLICIES, dest="dtype_policy",
-                        help="override the precision: auto is float32, the fastest for these models")  # fmt: skip
+                        help=f"override the precision: auto is {AUTO_PRECISION} (the fastest for these models, "
+                        "BENCHMARKS.md)")  # fmt: skip
     parser.add_argument("--runs-dir", type=Path, default=DEFAULT_RUNS_DIR, metavar="DIR", help="run store (runs/)")
     parser.add_argument("--dry-run", action="store_true", help="print the layers and parameters as JSON, no training")
     parser.add_argument("--print-config", action="store_true", help="print the resolved spec as --config reads it")

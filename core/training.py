@@ -222,10 +222,10 @@ def _train(
     device, on_gpu = backends.describe_device(), backends.device_kind() == "gpu"
     if devices:
         device = f"{device}, data-parallel on {len(devices)} devices"
-    dtype_policy = backends.resolve_dtype_policy(training.dtype_policy, "gpu" if on_gpu else "cpu")
+    backend = keras.backend.backend()
+    dtype_policy = backends.resolve_dtype_policy(training.dtype_policy, "gpu" if on_gpu else "cpu", backend)
     model = build_model(spec, steps_per_epoch=steps_per_epoch, dtype_policy=dtype_policy)
     params = model.count_params()
-    backend = keras.backend.backend()
     message = (f"Training {spec.name}: {params:,} parameters on {len(train_images):,} images, "
                f"{backends.describe_placement(backend, device, dtype_policy)}.")  # fmt: skip
     runs.update_summary(

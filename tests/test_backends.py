@@ -49,12 +49,34 @@ def test_default_backend_follows_keras_backend_when_installed(monkeypatch: pytes
 
 
 @pytest.mark.parametrize(
-    "requested, device, expected",
-    [("auto", "cpu", "float32"), ("auto", "gpu", "float32"), ("mixed_float16", "cpu", "mixed_float16"),
-     ("mixed_bfloat16", "gpu", "mixed_bfloat16"), ("float32", "gpu", "float32")],
+    "requested, device, backend, bfloat16_cpu, expected",
+    [("auto", "cpu", "tensorflow", False, "float32"), ("auto", "cpu", "tensorflow", True, "mixed_bfloat16"),
+     ("auto", "cpu", "jax", True, "float32"), ("auto", "cpu", "torch", True, "float32"),
+     ("auto", "gpu", "jax", True, "float32"), ("auto", "gpu", "tensorflow", True, "float32"),
+     ("mixed_float16", "cpu", "tensorflow", True, "mixed_float16"), ("float32", "cpu", "tensorflow", True, "float32"),
+     ("mixed_bfloat16", "gpu", "jax", False, "mixed_bfloat16"), ("float32", "gpu", "jax", False, "float32")],
 )  # fmt: skip
-def test_auto_precision_is_float32_and_a_chosen_one_is_kept(requested: str, device: str, expected: str) -> None:
-    assert backends.resolve_dtype_policy(requested, device) == expected
+def test_auto_precision_is_bfloat16_only_for_tensorflow_on_a_bfloat16_cpu_and_a_chosen_one_is_kept(
+    monkeypatch: pytest.MonkeyPatch, requested: str, device: str, backend: str, bfloat16_cpu: bool, expected: str
+) -> None:
+    monkeypatch.setattr(backends, "cpu_has_bfloat16", lambda: bfloat16_cpu)
+    assert backends.resolve_dtype_policy(requested, device, backend) == expected
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [("fpu sse2 avx2 avx512f avx512_vnni", False), ("fpu avx512f avx512_bf16 avx512_vnni", True),
+     ("fpu avx512f amx_bf16 amx_tile", True), ("fpu avx512f avx512bf16x", False)],
+)  # fmt: skip
+def test_a_bfloat16_cpu_is_told_by_its_flags(tmp_path: Path, flags: str, expected: bool) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: {flags}\n\nprocessor\t: 1\n"
+                       f"flags\t\t: {flags}\n")  # fmt: skip
+    assert backends.cpu_has_bfloat16(str(cpuinfo)) is expected
+
+
+def test_a_cpu_without_cpuinfo_is_taken_for_one_without_bfloat16(tmp_path: Path) -> None:
+    assert backends.cpu_has_bfloat16(str(tmp_path / "absent")) is False
 
 
 def test_out_of_memory_is_recognised_in_each_backends_words() -> None:

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from core.backends import BACKEND_NAMES, default_backend, installed_backends
+from core.backends import AUTO_PRECISION, BACKEND_NAMES, default_backend, installed_backends
 from core.export import spec_from_upload
 from core.presets import PRESET_DESCRIPTIONS, PRESETS, preset
 from core.runs import RunInfo
@@ -51,7 +51,7 @@ UPLOAD_RESULT_KEY = "studio_spec_upload_result"  # (file id, error or None) of t
 LOSS_LABELS = {"binary_crossentropy": "Binary cross-entropy", "mse": "Mean squared error"}
 NOISE_LABELS = {"none": "None", "gaussian": "Gaussian", "salt_pepper": "Salt and pepper"}
 PRECISION_LABELS = {
-    "auto": "Auto (float32: the fastest for these models on CPUs and GPUs)",
+    "auto": f"Auto ({AUTO_PRECISION})",
     "float32": "float32",
     "mixed_bfloat16": "Mixed bfloat16",
     "mixed_float16": "Mixed float16 (with loss scaling)",
@@ -162,8 +162,10 @@ def training_ui() -> TrainingSpec:
     dtype_policy = st.selectbox(
         "Precision", DTYPE_POLICIES, format_func=PRECISION_LABELS.get, key=keys["dtype_policy"],
         help="Keras' dtype policy. Mixed precision computes in 16 bits and keeps the weights, the output layer and "
-        "the loss in float32. For these models it did not pay: slower on the CPUs measured here, and on a GPU 4% "
-        "faster an epoch but 7 s longer to compile (BENCHMARKS.md).",
+        "the loss in float32. Auto picks what was fastest for these models at the same loss (BENCHMARKS.md): mixed "
+        "bfloat16 for TensorFlow on a CPU that computes bfloat16 in hardware (AVX512_BF16 or AMX: 1.29x the float32 "
+        "rate over the seed preset), float32 on a CPU that emulates it (0.61x) and on a GPU, where bfloat16 compiles "
+        "about 6 s longer than it saves on the presets. The Train page says what a job got.",
     )  # fmt: skip
     installed = installed_backends()
     st.session_state.setdefault(state.BACKEND_KEY, default_backend())

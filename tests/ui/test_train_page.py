@@ -13,7 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import runs, validation
-from core.backends import BACKEND_NAMES, default_backend
+from core.backends import BACKEND_NAMES, default_backend, resolve_dtype_policy
 from core.presets import preset
 from core.runs import list_runs
 from tests.ui.conftest import active_run_picker, open_page
@@ -136,7 +136,8 @@ def test_stop_ends_the_job_and_keeps_the_run(app: AppTest, runs_dir: Path) -> No
         since = runner.wait(job_id, since=since, timeout=5).next_index
     app.run()
     # Where the worker trains, with the precision "auto" became there.
-    where = f"{BACKEND_NAMES[default_backend()]} on CPU ({os.cpu_count()} cores), float32"
+    backend = default_backend()
+    where = f"{BACKEND_NAMES[backend]} on CPU ({os.cpu_count()} cores), {resolve_dtype_policy('auto', 'cpu', backend)}"
     assert app.markdown.values.count(f"**strided** · run `{job_id}` · running · {where}") == 1
     app.button(key="train_stop").click().run()
     snapshot = runner.join(job_id, timeout=120)
