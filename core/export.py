@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from core.keras_code import training_script
 from core.runs import RunInfo, RunStoreError, check_model_archive, load_history
-from core.spec import MAX_SPEC_BYTES, ExperimentSpec, SpecError
+from core.spec import DTYPE_POLICIES, MAX_SPEC_BYTES, ExperimentSpec, SpecError
 from core.validation import validate
 
 HISTORY_COLUMNS = ("epoch", "loss", "val_loss", "seconds", "images_per_second")
@@ -58,7 +58,7 @@ def export_data(run: RunInfo, kind: str) -> bytes:
     if kind in ("spec", "script"):
         if run.spec is None:
             raise RunStoreError(f"Run {run.run_id!r} has no readable spec to export.")
-        text = run.spec.to_json() + "\n" if kind == "spec" else training_script(run.spec)
+        text = run.spec.to_json() + "\n" if kind == "spec" else training_script(trained_spec(run))
         return text.encode()
     if kind == "history":
         return history_csv(load_history(run)).encode()
@@ -66,6 +66,18 @@ def export_data(run: RunInfo, kind: str) -> bytes:
         f"Invalid value for argument `kind`. Expected one of ['model', 'spec', 'script', 'history']. "
         f"Received kind={kind!r}."
     )
+
+
+def trained_spec(run: RunInfo) -> ExperimentSpec:
+    """The run's spec with the precision it trained with in place of "auto", which its worker resolved on its device.
+
+    The spec export keeps "auto", so that a job queued from it picks what pays where it trains; the script shows
+    what this run did.
+    """
+    resolved = run.summary.get("dtype_policy")
+    if run.spec.training.dtype_policy == "auto" and resolved in DTYPE_POLICIES and resolved != "auto":
+        return run.spec.with_training(dtype_policy=resolved)
+    return run.spec
 
 
 def model_bytes(run: RunInfo) -> bytes:

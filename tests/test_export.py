@@ -71,6 +71,19 @@ def test_a_run_without_a_model_exports_the_rest_and_refuses_the_model(runs_dir: 
         export_data(run, "weights")
 
 
+def test_the_script_of_a_run_trains_with_the_precision_auto_became_and_the_spec_keeps_auto(runs_dir: Path) -> None:
+    path = jobs.submit(preset("seed"), 600, runs_dir, start=False)
+    assert runs.read_run(path).spec.training.dtype_policy == "auto"
+    assert "# The studio's precision `auto`" in export_data(runs.read_run(path), "script").decode()  # Not trained yet.
+    runs.update_summary(path, dtype_policy="mixed_bfloat16")  # What a worker on a bfloat16 CPU writes.
+    run = runs.read_run(path)
+    script = export_data(run, "script").decode()
+    assert 'keras.config.set_dtype_policy("mixed_bfloat16")' in script.splitlines()
+    assert ExperimentSpec.from_json(export_data(run, "spec").decode()).training.dtype_policy == "auto"
+    runs.update_summary(path, dtype_policy="float32")
+    assert "# The studio computed in float32." in export_data(runs.read_run(path), "script").decode()
+
+
 def _texts(run: runs.RunInfo) -> dict[str, str]:
     texts = {}
     for export in run_exports(run):
