@@ -1,7 +1,7 @@
 """Where a training step of the `seed` preset spends its time on this CPU, layer by layer (TensorFlow backend).
 
     .venv/bin/python -m bench.layer_costs [--batch 1000] [--repeats 7] [--onednn on,off]
-        [--dtype-policies float32,mixed_bfloat16] [--primitives]
+        [--dtype-policies float32,mixed_bfloat16] [--primitives] [--ops]
 
 For each layer of the `seed` model (batch 1000, as the reference recipe): its forward pass, and its forward and
 backward pass as training computes it (gradients of its weights, and of its input except for the first layer,
@@ -20,6 +20,10 @@ rate, the layers would take `ceiling_ms`. Beside it, the CPU's float32 rate on a
 lists every oneDNN primitive of the step with its time, as oneDNN measured it, and its rate: which convolution
 (forward, gradient of the data, gradient of the weights; a Conv2DTranspose is a convolution's data gradient run
 forward) costs what, and the instruction set oneDNN picked for this CPU (`isa`).
+
+`--ops` profiles training steps with TensorFlow's profiler (in a fresh process, ops one at a time) and lists every
+op's time a step, oneDNN's and the rest: the bias adds, activations, casts, loss and optimizer that `--primitives`
+counts only together, as "outside oneDNN".
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ from bench.backends import ROOT, run_on_backend
 
 MEASURE = "from bench.layer_costs import measure_here; measure_here({batch}, {repeats}, {dtype_policy!r})"
 PRIMITIVES = "from bench.layer_costs import primitives_here; primitives_here({batch}, {repeats}, {dtype_policy!r})"
+OPS = "from bench.layer_costs import ops_here; ops_here({batch}, {repeats}, {dtype_policy!r})"
+PROFILED_STEPS = 3
 STEP_BEGINS, STEP_ENDS = "-- the logged training step begins --", "-- the logged training step ends --"
 # oneDNN's log line of a convolution ends with its problem, such as mb1000_ic32oc1_ih28oh28kh3sh1dh0ph1_iw28ow28kw3...
 PROBLEM_SIZES = re.compile(r"mb(\d+)_ic(\d+)oc(\d+)_ih\d+oh(\d+)kh(\d+)\D.*_iw\d+ow(\d+)kw(\d+)\D")
@@ -166,6 +172,41 @@ def primitives_here(batch: int, repeats: int, dtype_policy: str = "float32") -> 
     print(json.dumps({"train_step_ms": round(step_ms, 1)}))
 
 
+def ops_here(batch: int, repeats: int, dtype_policy: str = "float32") -> None:
+    """Profiles training steps with TensorFlow's profiler, ops one at a time, and prints each op's time a step as JSON.
+
+    Every op of the step, oneDNN's and the rest (bias adds, ReLU, casts, the loss, Adam), by its name in the graph
+    and its kernel: what `--primitives` counts as "outside oneDNN", op by op.
+    """
+    import collections
+    import pathlib
+    import tempfile
+
+    import tensorflow as tf
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    model, images = seed_model_and_images(batch, dtype_policy)
+    step_ms = median_step_milliseconds(model, images, repeats)
+    with tempfile.TemporaryDirectory() as directory:
+        tf.profiler.experimental.start(directory)
+        for _ in range(PROFILED_STEPS):
+            model.train_on_batch(images, images)
+        tf.profiler.experimental.stop()
+        space = xplane_pb2.XSpace()
+        space.ParseFromString(next(pathlib.Path(directory).rglob("*.xplane.pb")).read_bytes())
+    totals: collections.Counter[str] = collections.Counter()
+    for plane in space.planes:
+        names = {key: metadata.name for key, metadata in plane.event_metadata.items()}
+        for line in plane.lines:
+            for event in line.events:
+                name = names.get(event.metadata_id, "")
+                if ":" in name and not name.startswith(("Eager", "Kernel", "Executor")):  # "graph/op:Kernel"
+                    totals[name] += event.duration_ps / 1e9 / PROFILED_STEPS
+    ops = [{"op": name, "ms": round(milliseconds, 2)} for name, milliseconds in totals.most_common()]
+    print(json.dumps({"train_step_ms": round(step_ms, 1), "ops_ms": round(sum(totals.values()), 1), "ops": ops}))
+
+
 def logged_primitives(log: str) -> dict:
     """The instruction set and the primitives of the logged training step in oneDNN's log, the slowest first."""
     isa = next((line.split(",isa:")[1] for line in log.splitlines() if ",isa:" in line), "unknown")
@@ -216,6 +257,7 @@ def main() -> None:
     parser.add_argument("--dtype-policies", default="float32",
                         help="Keras dtype policies to measure, comma-separated: float32, mixed_bfloat16")  # fmt: skip
     parser.add_argument("--primitives", action="store_true", help="also list one step's oneDNN primitives")
+    parser.add_argument("--ops", action="store_true", help="also list every op of a step, from TensorFlow's profiler")
     arguments = parser.parse_args()
     results = []
     for policy in arguments.dtype_policies.split(","):
@@ -245,6 +287,14 @@ def main() -> None:
                 rate = "" if row["gflops_per_second"] is None else f"{row['gflops_per_second']:.1f}"
                 kind = f"{row['primitive']} {row['prop_kind']}"
                 print(f"{row['ms']:>7.1f} {rate:>8}  {kind:<34} {row['implementation']:<50} {row['problem']}")
+        if arguments.ops:
+            script = OPS.format(batch=arguments.batch, repeats=arguments.repeats, dtype_policy=policy)
+            profiled = {"dtype_policy": policy, **run_on_backend(script, "tensorflow")}
+            results.append(profiled)
+            print(f"\n{policy}, one op at a time, a training step {profiled['train_step_ms']} ms; TensorFlow's "
+                  f"profiler: {profiled['ops_ms']} ms in its ops a step")  # fmt: skip
+            for row in profiled["ops"][:40]:
+                print(f"{row['ms']:>7.2f} ms  {row['op']}")
     print(json.dumps(results))
 
 
