@@ -180,6 +180,17 @@ def test_same_spec_and_seed_train_the_same(short_run: tuple[JobSnapshot, Path], 
     assert second.result["test_loss"] == first.result["test_loss"]
 
 
+@pytest.mark.parametrize("dtype_policy", ["float32", "mixed_bfloat16"])
+def test_each_precision_auto_may_pick_on_a_cpu_trains_the_same_twice(tmp_path: Path, dtype_policy: str) -> None:
+    # "auto" is float32 or mixed_bfloat16 on a CPU, by its instructions (core.backends); both must reproduce exactly.
+    spec = SHORT.with_training(epochs=1, dtype_policy=dtype_policy)
+    first, first_path = train(spec, tmp_path / "first", limit=300)
+    second, _ = train(spec, tmp_path / "second", limit=300)
+    assert runs.read_run(first_path).summary["dtype_policy"] == dtype_policy
+    assert [event["loss"] for event in batch_events(second)] == [event["loss"] for event in batch_events(first)]
+    assert second.result["test_loss"] == first.result["test_loss"]
+
+
 def test_denoising_job_trains_on_noisy_inputs(runs_dir: Path) -> None:
     spec = preset("denoising").with_training(batch_size=200, epochs=1)  # 3 steps: 200, 200 and 80 images.
     snapshot, path = train(spec, runs_dir)
