@@ -153,17 +153,23 @@ def measure_here(batch: int, repeats: int, dtype_policy: str = "float32") -> Non
     }))  # fmt: skip
 
 
+def one_op_at_a_time(batch: int, repeats: int, dtype_policy: str) -> tuple[object, object, float]:
+    """TensorFlow set to run one op at a time (`inter_op_parallelism_threads=1`, each op still on every core), so that
+    the ops' times add up to the step's; the seed model and images, and the median step in milliseconds."""
+    import tensorflow as tf
+
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    model, images = seed_model_and_images(batch, dtype_policy)
+    return model, images, median_step_milliseconds(model, images, repeats)
+
+
 def primitives_here(batch: int, repeats: int, dtype_policy: str = "float32") -> None:
     """Times training steps with TensorFlow's ops one at a time, then logs one step between markers for oneDNN's log.
 
     One op at a time (`inter_op_parallelism_threads=1`, each op still on every core), so that the primitives' times
     add up to the step's, and what the step spends outside oneDNN is the difference. Run with `ONEDNN_VERBOSE=1`.
     """
-    import tensorflow as tf
-
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    model, images = seed_model_and_images(batch, dtype_policy)
-    step_ms = median_step_milliseconds(model, images, repeats)
+    model, images, step_ms = one_op_at_a_time(batch, repeats, dtype_policy)
     # oneDNN writes its log with C's stdio: flush it before each marker so that the markers fall where they belong.
     c_library = ctypes.CDLL(None)
     c_library.fflush(None), os.write(1, f"{STEP_BEGINS}\n".encode())
@@ -185,9 +191,7 @@ def ops_here(batch: int, repeats: int, dtype_policy: str = "float32") -> None:
     import tensorflow as tf
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    model, images = seed_model_and_images(batch, dtype_policy)
-    step_ms = median_step_milliseconds(model, images, repeats)
+    model, images, step_ms = one_op_at_a_time(batch, repeats, dtype_policy)
     with tempfile.TemporaryDirectory() as directory:
         tf.profiler.experimental.start(directory)
         for _ in range(PROFILED_STEPS):

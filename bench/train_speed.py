@@ -124,23 +124,24 @@ def main() -> None:
             results["plain_stall_free"].append(images / plain.stall_free_seconds)
             engine = engine_run("seed", arguments.epochs, runs_dir)
             results["engine"].append(engine["images_per_second"])
-            waits = ", ".join(f"{wait:.1f}" for wait in plain.waits) or "none"
+            waits = ", ".join(f"{wait:.1f} s" for wait in plain.waits) or "none"
             print(
                 f"trial {repeat + 1}: plain fit {results['plain'][-1]:,.0f} img/s (waits before later epochs' first "
-                f"batch: {waits} s; after the last epoch: {plain.after_last_epoch:.1f} s; without them "
+                f"batch: {waits}; after the last epoch: {plain.after_last_epoch:.1f} s; without them "
                 f"{results['plain_stall_free'][-1]:,.0f} img/s), engine {results['engine'][-1]:,.0f} img/s "
                 f"({engine['dtype_policy']})",
                 flush=True,
             )
         plain_median = statistics.median(results["plain"])
+        stall_free_median = statistics.median(results["plain_stall_free"])
         engine_median = statistics.median(results["engine"])
         results["ratio"] = engine_median / plain_median
-        results["ratio_stall_free"] = engine_median / statistics.median(results["plain_stall_free"])
+        results["ratio_stall_free"] = engine_median / stall_free_median
         reference_epoch = train_images / plain_median
         print(f"median: plain fit {plain_median:,.0f} img/s, engine {engine_median:,.0f} img/s, "
               f"engine / plain = {results['ratio']:.3f}; against the plain fit without its waits "
               f"{results['ratio_stall_free']:.3f}")  # fmt: skip
-        stall_free_epoch = train_images / statistics.median(results["plain_stall_free"])
+        stall_free_epoch = train_images / stall_free_median
         print(f"one reference epoch (plain fit, 48,000 images, with validation): {reference_epoch:.1f} s "
               f"({stall_free_epoch:.1f} s without its waits)")  # fmt: skip
         results["reference_epoch_seconds"] = reference_epoch
