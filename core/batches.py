@@ -20,7 +20,6 @@ stalled for 2.1 s; with it off, none), and gives `fit` the same batches through 
 from __future__ import annotations
 
 import math
-import random
 from typing import Any
 
 import keras
@@ -35,6 +34,11 @@ VALIDATION_NOISE_SEED_OFFSET = 1  # Validation noise is drawn with the run's see
 
 class ImageBatches(keras.utils.PyDataset):
     """(inputs, targets) batches of an autoencoder: targets are the scaled images, inputs those plus noise.
+
+    Training batches shuffle the images themselves, a new order each epoch, and every road trains on an epoch's
+    batches in their own order: Keras' adapter (`fit(shuffle=False)`), the tf.data pipelines and `core.jax_loop`.
+    So, as in `fit` on arrays, only the last batch of an epoch can be short, which is what lets the live chart
+    recover each batch's own loss from Keras' running mean (`core.training.EventCallback`).
 
     Args:
         images: uint8 images, (n, 28, 28).
@@ -107,12 +111,10 @@ class ImageBatches(keras.utils.PyDataset):
         iterator is never torn down between epochs. Validation batches (no shuffle) are one epoch's worth, which
         Keras reads afresh for each evaluation.
 
-        Without noise the pipeline has no Python in it, and visits each epoch's batches in order, where Keras'
-        adapter visits a `PyDataset`'s in a random order (`fit(shuffle=True)`, Python's `random`): both are random
-        orders of the images, not the same one, so a clean run's losses differ between the two roads as between
-        two seeds. Noise is NumPy's (`core.noise` is its one home), so Python makes each noisy training batch (a
-        `numpy_function` mapped over the batch numbers of every epoch), visiting them in the order Keras' adapter
-        does: a noisy run trains to the same weights, to the bit, on either road (tests/test_batches.py). Noisy
+        Each epoch's batches come in order, as on every road (see the class's docstring), so a run trains to the
+        same weights, to the bit, through this pipeline or through the `PyDataset` (tests/test_batches.py). Without
+        noise the pipeline has no Python in it. Noise is NumPy's (`core.noise` is its one home), so Python makes
+        each noisy training batch (a `numpy_function` mapped over the batch numbers of every epoch). Noisy
         validation inputs, the same every epoch, are drawn once. Every pipeline runs without tf.data's autotuning
         (see the module's docstring).
         """
@@ -126,18 +128,15 @@ class ImageBatches(keras.utils.PyDataset):
 
         if self.noise.kind != "none" and self.shuffle:
             # Noise is NumPy's, so Python makes each batch, from its number alone: no generator, whose state
-            # would have to follow the epochs, and the batches come in the order Keras' adapter would ask for.
-            visits: list[tuple[int, int]] = []
+            # would have to follow the epochs.
             orders: dict[int, np.ndarray | None] = {}
 
             def make(step: np.int64) -> tuple[np.ndarray, np.ndarray]:
-                if not visits:  # Shuffled once `fit` asks for the first batch, as Keras' adapter shuffles.
-                    visits.extend(self.visits(epochs))
-                epoch, index = visits[int(step)]
-                if epoch not in orders:
+                epoch, index = divmod(int(step), self.num_batches)
+                if epoch + 1 not in orders:
                     orders.clear()  # One epoch's order at a time: the batches come epoch after epoch.
-                    orders[epoch] = self.epoch_order(epoch)
-                return self.batch(index, epoch, orders[epoch])
+                    orders[epoch + 1] = self.epoch_order(epoch + 1)
+                return self.batch(index, epoch + 1, orders[epoch + 1])
 
             shape = (None, *self.images.shape[1:], 1)
 
@@ -164,23 +163,6 @@ class ImageBatches(keras.utils.PyDataset):
             chosen = tf.data.Dataset.from_tensor_slices(images).batch(self.batch_size)
 
         return chosen.map(lambda pixels: (scaled(pixels),) * 2).prefetch(2)
-
-    def visits(self, epochs: int, peeked: bool = False) -> list[tuple[int, int]]:
-        """(epoch, batch) for epochs 1 to `epochs`, in the order Keras' `PyDataset` adapter visits them in `fit`.
-
-        Args:
-            epochs: the epochs of `fit`.
-            peeked: as on JAX, where `fit` first builds the model from one batch of an iterator it then drops: that
-                iterator draws an order of its own before the epochs'.
-        """
-        if peeked:
-            random.shuffle(list(range(self.num_batches)))
-        visits = []
-        for epoch in range(1, epochs + 1):
-            indices = list(range(self.num_batches))
-            random.shuffle(indices)  # As Keras' adapter does, with the random state `keras.utils.set_random_seed` set.
-            visits += [(epoch, index) for index in indices]
-        return visits
 
 
 def evaluation_data(inputs: np.ndarray, targets: np.ndarray, batch_size: int, backend: str) -> dict[str, Any]:

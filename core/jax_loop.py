@@ -9,8 +9,8 @@ with this loop, which made the runner 234,000 and 310,000 images/s there:
 - the step is Keras' `model.train_step`, jitted: the same loss, optimizer, loss scaling and running mean;
 - clean images are put on the device once; each step sends only its batch's positions and gathers the batch there.
   Noisy inputs are made on the host by `core.batches` (NumPy's noise has one home) and sent batch by batch;
-- batches come in the order Keras' `PyDataset` adapter visits them in `fit` (`ImageBatches.visits`), so a run
-  trains to what `fit` would train it to;
+- each epoch's batches come in their order, as `fit` takes them (`ImageBatches`), so a run trains to what `fit`
+  would train it to;
 - the callbacks get Keras' hooks with the same logs as in `fit`. On a GPU a batch's loss is read only once
   `LOSS_LAG_STEPS` later steps are queued, so the device never waits for the host; the live chart still gets every
   batch, a few milliseconds late, and a stop request takes effect within that many batches;
@@ -67,16 +67,14 @@ def fit(
     validation_batches = [] if validation is None else [jax.device_put(validation[index])
                                                         for index in range(validation.num_batches)]  # fmt: skip
     state = _model_state(model, fresh_metrics)
-    visits = train.visits(epochs, peeked=True)
-    steps = train.num_batches
     model.stop_training = False
     for epoch in range(1, epochs + 1):
         for callback in callbacks:
             callback.on_epoch_begin(epoch - 1)
         order = train.epoch_order(epoch)
         pending: deque[tuple[int, Any]] = deque()
-        for step, (_, index) in enumerate(visits[(epoch - 1) * steps : epoch * steps]):
-            data = gather(images, train.positions(index, order)) if clean else train.batch(index, epoch, order)
+        for step in range(train.num_batches):
+            data = gather(images, train.positions(step, order)) if clean else train.batch(step, epoch, order)
             logs, state = train_step(state, data)
             pending.append((step, logs))
             while len(pending) > loss_lag_steps and not model.stop_training:

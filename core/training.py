@@ -103,7 +103,8 @@ class EventCallback(keras.callbacks.Callback):
         mean_loss = float(logs.get("loss", math.nan))
         step = batch + 1
         batch_images = min(self.batch_size, self.train_images - self.epoch_images)
-        # Keras reports the epoch's running mean weighted by batch size; recover this batch's own loss.
+        # Keras reports the epoch's running mean weighted by batch size; recover this batch's own loss. Only an
+        # epoch's last batch can be short: every road trains on the batches in their order (`ImageBatches`).
         batch_loss = mean_loss * (self.epoch_images + batch_images) - self.previous_mean * self.epoch_images
         batch_loss /= batch_images
         self.previous_mean = mean_loss
@@ -315,9 +316,12 @@ def _finish(path: Path, events: EventWriter, status: str, message: str, metrics:
 def _fit_data(
     train: batches.ImageBatches, validation: batches.ImageBatches | None, epochs: int, backend: str
 ) -> dict[str, Any]:
-    """What `fit` reads: the `PyDataset`s, or on TensorFlow their tf.data pipelines (`tensorflow_dataset`)."""
+    """What `fit` reads: the `PyDataset`s, or on TensorFlow their tf.data pipelines (`tensorflow_dataset`).
+
+    The batches shuffle their images every epoch themselves, and `fit` takes them in their order (`ImageBatches`).
+    """
     if backend != "tensorflow":
-        return {"x": train, "validation_data": validation}
+        return {"x": train, "validation_data": validation, "shuffle": False}
     # One iterator for every epoch (the pipeline shuffles each epoch itself), so none is torn down between them.
     return {"x": train.tensorflow_dataset(epochs), "steps_per_epoch": train.num_batches, "shuffle": False,
             "validation_data": None if validation is None else validation.tensorflow_dataset(1)}  # fmt: skip

@@ -235,9 +235,11 @@ def test_a_short_bfloat16_run_learns(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(not HAS_JAX, reason="JAX is not installed")
 def test_the_model_batch_and_loop_tests_pass_on_jax() -> None:
-    # The training procedure itself runs on JAX in `test_a_job_trains_on_jax_in_its_worker_and_says_so`.
+    # The training procedure itself runs on JAX in `test_a_job_trains_on_jax_in_its_worker_and_says_so`; here, its
+    # chart's batch losses, with a short batch, on `core.jax_loop`.
+    short_batch = "tests/test_training.py::test_each_batch_event_is_that_batchs_own_loss_with_a_short_batch[gaussian]"
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_model.py",
-               "tests/test_batches.py", "tests/test_jax_loop.py"]  # fmt: skip
+               "tests/test_batches.py", "tests/test_jax_loop.py", short_batch]  # fmt: skip
     environment = {**os.environ, "KERAS_BACKEND": "jax"}
     result = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:]

@@ -124,8 +124,8 @@ def test_every_tensorflow_pipeline_runs_without_autotuning(images: np.ndarray, n
     assert batches.tensorflow_dataset(epochs=2).options().autotune.enabled is False
 
 
-def fitted_weights(pipeline: bool, images: np.ndarray) -> list[np.ndarray]:
-    """The weights of a tiny denoiser after 2 epochs of `fit`, on the tf.data pipelines or the `PyDataset`s.
+def fitted_weights(pipeline: bool, images: np.ndarray, noise: NoiseSpec) -> list[np.ndarray]:
+    """The weights of a tiny model after 2 epochs of `fit`, on the tf.data pipelines or the `PyDataset`s.
 
     In the order `core.training` takes: the seed, the batches, the model, then `fit`.
     """
@@ -134,8 +134,8 @@ def fitted_weights(pipeline: bool, images: np.ndarray) -> list[np.ndarray]:
     from core.training import _fit_data
 
     keras.utils.set_random_seed(0)
-    train = training_batches(images, 50, GAUSSIAN, seed=3)
-    validation = validation_batches(images[:100], 50, GAUSSIAN, seed=3)
+    train = training_batches(images, 60, noise, seed=3)  # 60, 60, 60, 60 and 10 images: the short batch is last.
+    validation = validation_batches(images[:100], 50, noise, seed=3)
     model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(2, 3, padding="same", activation="relu"),
                               keras.layers.Conv2D(1, 3, padding="same", activation="sigmoid")])  # fmt: skip
     model.compile(optimizer="adam", loss="binary_crossentropy")
@@ -145,17 +145,35 @@ def fitted_weights(pipeline: bool, images: np.ndarray) -> list[np.ndarray]:
     return model.get_weights()
 
 
-def test_fit_on_the_noisy_tensorflow_pipeline_trains_exactly_as_on_the_pydataset(images: np.ndarray) -> None:
+@pytest.mark.parametrize("noise", [NO_NOISE, GAUSSIAN], ids=["clean", "noisy"])
+def test_fit_on_the_tensorflow_pipeline_trains_exactly_as_on_the_pydataset(
+    images: np.ndarray, noise: NoiseSpec
+) -> None:
     # The pipeline is only a faster road (no iterator torn down between epochs, where the PyDataset's stalled
-    # 8 s an epoch in three): the same batches, noise and order each epoch, so the same weights to the bit. (The
-    # clean pipeline visits batches in order, unlike Keras' adapter: see `tensorflow_dataset`.)
+    # 8 s an epoch in three): the same batches, noise and order each epoch, so the same weights to the bit.
     import keras
 
     if keras.backend.backend() != "tensorflow":
         pytest.skip("Only `fit` on TensorFlow reads the tf.data pipeline (core.training._fit_data).")
-    through_pipeline, through_pydataset = fitted_weights(True, images), fitted_weights(False, images)
+    through_pipeline, through_pydataset = fitted_weights(True, images, noise), fitted_weights(False, images, noise)
     for trained, expected in zip(through_pipeline, through_pydataset, strict=True):
         np.testing.assert_array_equal(trained, expected)
+
+
+def test_fit_takes_the_pydatasets_batches_in_their_order(images: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Keras' adapter would shuffle the batches (fit's shuffle=True) and put the short one anywhere in an epoch; the
+    # batches shuffle their images themselves, so `fit` takes them in order (core.training._fit_data).
+    import keras
+
+    from core.training import _fit_data
+
+    asked: list[int] = []
+    draw = ImageBatches.__getitem__
+    monkeypatch.setattr(ImageBatches, "__getitem__", lambda self, index: asked.append(index) or draw(self, index))
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(1, 3, padding="same")])
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    model.fit(**_fit_data(training_batches(images, 60, GAUSSIAN, seed=3), None, 3, "jax"), epochs=3, verbose=0)
+    assert asked[-15:] == [0, 1, 2, 3, 4] * 3  # After whatever Keras peeks at to learn the batches' shapes.
 
 
 def test_evaluation_data_scores_as_the_arrays_do_without_autotuning(images: np.ndarray) -> None:

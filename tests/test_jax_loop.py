@@ -15,6 +15,7 @@ from core import batches
 from core.model import build_model
 from core.presets import preset
 from core.spec import ExperimentSpec, NoiseSpec
+from core.training import _fit_data
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "jax", reason="the loop is the JAX backend's road")
 
@@ -60,7 +61,8 @@ def train(spec: ExperimentSpec, road: str, lag: int = 0, stop_at_batch: int | No
     model = build_model(spec, steps_per_epoch=train_data.num_batches, dtype_policy=training.dtype_policy)
     recorder = Recorder(stop_at_batch)
     if road == "fit":
-        model.fit(train_data, validation_data=validation, epochs=training.epochs, verbose=0, callbacks=[recorder])
+        model.fit(**_fit_data(train_data, validation, training.epochs, "jax"), epochs=training.epochs, verbose=0,
+                  callbacks=[recorder])  # fmt: skip
     else:
         jax_loop.fit(model, train_data, validation, training.epochs, [recorder], loss_lag_steps=lag)
     return recorder, [np.asarray(weight) for weight in model.get_weights()]

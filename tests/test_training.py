@@ -8,6 +8,7 @@ worker processes.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -200,6 +201,36 @@ def test_denoising_job_trains_on_noisy_inputs(runs_dir: Path) -> None:
     assert summary["denoiser"] is True
     assert summary["test_loss"] > 0 and summary["test_noisy_loss"] > 0
     assert runs.load_run(path.name, runs_dir).is_denoiser
+
+
+@pytest.mark.parametrize("noise", ["none", "gaussian"])
+def test_each_batch_event_is_that_batchs_own_loss_with_a_short_batch(runs_dir: Path, noise: str) -> None:
+    # The chart's batch losses are recovered from Keras' running mean, which needs to know each batch's size: with
+    # batches of 200 the epoch's 480 images make 200, 200 and 80. A learning rate this small leaves the weights
+    # where they began, so each batch's own loss is the initial model's loss on that batch.
+    import keras
+
+    from core import batches
+    from core.model import build_model
+    from core.spec import NoiseSpec
+
+    noise_spec = NoiseSpec(kind=noise, amount=0.4 if noise != "none" else 0.0)
+    spec = preset("strided").with_training(batch_size=200, epochs=1, learning_rate=1e-9, dtype_policy="float32",
+                                           noise=noise_spec)  # fmt: skip
+    snapshot, _ = train(spec, runs_dir)
+    losses = [event["loss"] for event in batch_events(snapshot)]
+
+    training_spec = spec.training
+    keras.utils.set_random_seed(training_spec.seed)  # As the worker does, so the same initial weights.
+    images, _ = mnist_data.split_validation(mnist_data.load_mnist().x_train[:LIMIT], training_spec.validation_split)
+    data = batches.training_batches(images, 200, training_spec.noise, training_spec.seed)
+    model = build_model(spec, steps_per_epoch=data.num_batches, dtype_policy="float32")
+    order = data.epoch_order(1)
+    expected = [model.evaluate(*data.batch(index, 1, order), batch_size=200, verbose=0) for index in range(3)]
+    assert [len(data.batch(index, 1, order)[0]) for index in range(3)] == [200, 200, 80]
+    assert losses == pytest.approx(expected, abs=2e-6)  # Recovered to within 2e-7 here.
+    # The batches' losses differ by more than that, so a batch's loss given to another would show.
+    assert min(abs(a - b) for a, b in itertools.combinations(expected, 2)) > 1e-5
 
 
 def test_a_stop_before_training_begins_keeps_an_empty_stopped_run(runs_dir: Path) -> None:
