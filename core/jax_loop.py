@@ -42,7 +42,8 @@ def fit(
     callbacks: list[keras.callbacks.Callback],
     loss_lag_steps: int = 0,
 ) -> None:
-    """Trains the compiled `model` on `train` for `epochs`, as `model.fit(train, validation_data=validation)` would.
+    """Trains the compiled `model` on `train` for `epochs`, as `model.fit` would with `core.training._fit_data`'s
+    arguments (`shuffle=False`: the batches shuffle their images themselves).
 
     Args:
         model: a compiled, built Keras model on the JAX backend.
