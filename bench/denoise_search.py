@@ -1,9 +1,10 @@
 """The search that chose the `denoising` preset: noisy test BCE of strided denoisers under short schedules.
 
-    .venv/bin/python -m bench.denoise_search [--only NAME ...] [--step-costs]
+    .venv/bin/python -m bench.denoise_search [--only NAME ...] [--seeds 0,1,2] [--dtype-policy P] [--step-costs]
 
-Trains each candidate below through the job runner on all 60,000 training images (validation split 0.2, seed 0,
-Gaussian noise 0.4 clipped to [0, 1], as in the keras-io denoising example) and prints one JSON line per candidate:
+Trains each candidate below through the job runner on all 60,000 training images (validation split 0.2, seed 0 or
+each of `--seeds`, Gaussian noise 0.4 clipped to [0, 1], as in the keras-io denoising example; precision `auto`
+unless `--dtype-policy` says otherwise) and prints one JSON line per candidate and seed:
 its noisy test BCE (noisy test digits in, clean digits as the target), the validation loss after every epoch (noisy
 inputs too, so with a constant learning rate it shows what fewer epochs would have reached), the training seconds,
 and the median seconds of one training step, which the pauses at epoch boundaries do not touch. Training is
@@ -28,7 +29,7 @@ from core.jobs import JobRunner
 from core.losses import test_floor
 from core.presets import preset
 from core.shapes import infer_shapes
-from core.spec import ExperimentSpec, NoiseSpec, conv2d, conv2d_transpose
+from core.spec import DTYPE_POLICIES, ExperimentSpec, NoiseSpec, conv2d, conv2d_transpose
 
 KERAS_IO_NOISY_BCE = 0.0839  # The keras-io convolutional denoising example after its 100 noisy epochs.
 
@@ -119,6 +120,8 @@ def measure(spec: ExperimentSpec, runs_dir: Path) -> dict[str, Any]:
         "batch_size": training.batch_size,
         "learning_rate": training.learning_rate,
         "epochs": training.epochs,
+        "seed": training.seed,
+        "dtype_policy": json.loads((run_dir / "summary.json").read_text()).get("dtype_policy"),
         "test_noisy_loss": round(result["test_noisy_loss"], 6) if "test_noisy_loss" in result else None,
         "test_loss": round(result["test_loss"], 6) if "test_loss" in result else None,
         "val_losses": [round(record["val_loss"], 5) for record in history],
@@ -159,6 +162,8 @@ def step_costs(names: list[str], trials: int = 8, steps: int = 8) -> dict[str, f
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.denoise_search", description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="*", choices=list(CANDIDATES), help="train only these candidates")
+    parser.add_argument("--seeds", type=_seeds, default=[0], help="comma-separated seeds to train each with (0)")
+    parser.add_argument("--dtype-policy", choices=DTYPE_POLICIES, help="train in this precision (the spec's: auto)")
     parser.add_argument("--step-costs", action="store_true", help="time training steps side by side, train no run")
     arguments = parser.parse_args()
     if arguments.step_costs:
@@ -170,8 +175,21 @@ def main() -> None:
     floor = test_floor("binary_crossentropy")
     with tempfile.TemporaryDirectory() as runs_dir:
         for name in arguments.only or CANDIDATES:
-            figures = measure(CANDIDATES[name], Path(runs_dir))
-            print(json.dumps({**figures, "clean_floor": round(floor, 6), "keras_io": KERAS_IO_NOISY_BCE}), flush=True)
+            for seed in arguments.seeds:
+                spec = CANDIDATES[name].with_training(seed=seed)
+                if arguments.dtype_policy:
+                    spec = spec.with_training(dtype_policy=arguments.dtype_policy)
+                figures = measure(spec, Path(runs_dir))
+                print(json.dumps({**figures, "clean_floor": round(floor, 6), "keras_io": KERAS_IO_NOISY_BCE}),
+                      flush=True)  # fmt: skip
+
+
+def _seeds(text: str) -> list[int]:
+    """`--seeds`: "0,1,2" as [0, 1, 2]."""
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, received {text!r}") from None
 
 
 if __name__ == "__main__":
