@@ -132,11 +132,12 @@ class ImageBatches(keras.utils.PyDataset):
             orders: dict[int, np.ndarray | None] = {}
 
             def make(step: np.int64) -> tuple[np.ndarray, np.ndarray]:
-                epoch, index = divmod(int(step), self.num_batches)
-                if epoch + 1 not in orders:
+                epochs_before, index = divmod(int(step), self.num_batches)
+                epoch = epochs_before + 1  # Epochs count from 1, as `epoch_order`'s do.
+                if epoch not in orders:
                     orders.clear()  # One epoch's order at a time: the batches come epoch after epoch.
-                    orders[epoch + 1] = self.epoch_order(epoch + 1)
-                return self.batch(index, epoch + 1, orders[epoch + 1])
+                    orders[epoch] = self.epoch_order(epoch)
+                return self.batch(index, epoch, orders[epoch])
 
             shape = (None, *self.images.shape[1:], 1)
 
