@@ -98,7 +98,7 @@ def _denoising() -> ExperimentSpec:
             batch_size=128,
             epochs=9,  # 10 gained 0.00014 of noisy test BCE for 12 s more, past the 2 minutes it must train in.
             noise=NoiseSpec(kind="gaussian", amount=0.4),  # As the keras-io example: normal noise, clipped to [0, 1].
-            # On a CPU with bfloat16, `auto` would train this model 1.15x faster for 0.0003-0.0006 more noisy test
+            # On a CPU with bfloat16, `auto` would train this model 1.15-1.22x faster for 0.0003-0.0006 more noisy test
             # BCE at each of seeds 0, 1 and 2 (BENCHMARKS.md): this preset is for quality.
             dtype_policy="float32",
         ),
