@@ -28,6 +28,7 @@ from core.events import read_events
 from core.jobs import JobRunner
 from core.losses import test_floor
 from core.presets import preset
+from core.runs import read_run
 from core.shapes import infer_shapes
 from core.spec import DTYPE_POLICIES, ExperimentSpec, NoiseSpec, conv2d, conv2d_transpose
 
@@ -142,7 +143,7 @@ def measure(spec: ExperimentSpec, runs_dir: Path) -> dict[str, Any]:
         "learning_rate": training.learning_rate,
         "epochs": training.epochs,
         "seed": training.seed,
-        "dtype_policy": json.loads((run_dir / "summary.json").read_text()).get("dtype_policy"),
+        "dtype_policy": read_run(run_dir).summary.get("dtype_policy"),  # What `auto` became, if asked for.
         "test_noisy_loss": round(result["test_noisy_loss"], 6) if "test_noisy_loss" in result else None,
         "test_loss": round(result["test_loss"], 6) if "test_loss" in result else None,
         "val_losses": [round(record["val_loss"], 5) for record in history],
