@@ -226,8 +226,9 @@ def test_each_batch_event_is_that_batchs_own_loss_with_a_short_batch(runs_dir: P
     data = batches.training_batches(images, 200, training_spec.noise, training_spec.seed)
     model = build_model(spec, steps_per_epoch=data.num_batches, dtype_policy="float32")
     order = data.epoch_order(1)
-    expected = [model.evaluate(*data.batch(index, 1, order), batch_size=200, verbose=0) for index in range(3)]
-    assert [len(data.batch(index, 1, order)[0]) for index in range(3)] == [200, 200, 80]
+    drawn = [data.batch(index, 1, order) for index in range(data.num_batches)]  # Epoch 1's batches, in order.
+    assert [len(inputs) for inputs, _ in drawn] == [200, 200, 80]
+    expected = [model.evaluate(inputs, targets, batch_size=200, verbose=0) for inputs, targets in drawn]
     assert losses == pytest.approx(expected, abs=2e-6)  # Recovered to within 2e-7 here.
     # The batches' losses differ by more than that, so a batch's loss given to another would show.
     assert min(abs(a - b) for a, b in itertools.combinations(expected, 2)) > 1e-5
