@@ -114,10 +114,13 @@ def loss_figure(
         if any(value is not None for value in validation):
             figure.add_trace(go.Scatter(x=x, y=validation, name="validation loss", mode="lines+markers",
                                         line={"color": "rgb(0, 204, 150)", "dash": "dot"}))  # fmt: skip
-    if floor is not None:
-        figure.add_hline(y=floor, line={"color": "grey", "dash": "dash"},
-                         annotation_text=f"perfect reconstruction {floor:.4f}",
-                         annotation_position="bottom right")  # fmt: skip
+    if floor is not None and floor > 0:  # A log axis has no 0, the floor of the mean squared error.
+        figure.add_hline(y=floor, line={"color": "grey", "dash": "dash"})
+        # Not add_hline's own annotation: on a log axis Plotly places an annotation at 10**y, so it landed at
+        # 10**0.0581 = 1.14, at the top of the chart, and stretched the axis to reach it. Its y is log10(floor).
+        figure.add_annotation(text=f"perfect reconstruction {floor:.4f}", x=1, xref="x domain", xanchor="right",
+                              y=math.log10(floor), yref="y", yanchor="bottom", showarrow=False,
+                              font={"color": "grey"})  # fmt: skip
     figure.update_layout(
         height=height,
         margin={"l": 10, "r": 10, "t": 30, "b": 10},

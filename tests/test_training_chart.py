@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -68,7 +70,15 @@ def test_loss_figure_has_batch_epoch_validation_and_floor() -> None:
     assert list(figure.data[2].x) == [1, 2]
     assert figure.layout.yaxis.type == "log"
     assert figure.layout.shapes[0].y0 == pytest.approx(0.0581)
-    assert "perfect reconstruction 0.0581" in figure.layout.annotations[0].text
+    (label,) = figure.layout.annotations
+    assert label.text == "perfect reconstruction 0.0581"
+    # On a log axis an annotation's y is the log of its value: the label sits on the line, not at 10**0.0581.
+    assert (label.yref, label.y) == ("y", pytest.approx(math.log10(0.0581)))
+
+
+def test_loss_figure_draws_no_floor_a_log_axis_cannot_show() -> None:
+    figure = loss_figure(batch_events(epochs=1, steps=4), 4, "mse", floor=0.0)  # The mean squared error's floor.
+    assert not figure.layout.shapes and not figure.layout.annotations
 
 
 def test_loss_figure_skips_nan_batches_and_bins_long_jobs() -> None:
