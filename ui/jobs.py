@@ -27,18 +27,34 @@ START_TIME_KEY = "train_start_time"  # When Start last submitted a job (time.mon
 REPEATED_CLICK_SECONDS = 2.0
 START_OUTCOME_KEY = "train_start_outcome"  # What Start's callback has to say: ("error" or "queued", message).
 FINISHED_KEY = "train_finished_job"  # The last finished job this session has already made the active run.
+WATCHED_KEY = "train_watched_job"  # The last job this session's Train page showed training.
 
 
 def followed_job(runner: JobRunner) -> JobSnapshot:
-    """The job to show: this session's while it is queued or training, else whichever job trains, else the newest."""
+    """The job to show: this session's while it is queued or training, else whichever job trains, else the newest.
+
+    When this session's job was cancelled from the queue, it never trained: the page shows how the job it watched
+    training meanwhile ended instead, so that job's outcome is shown and it becomes the active run.
+    """
     mine = st.session_state.get(JOB_KEY)
-    if mine is not None:
-        snapshot = runner.snapshot(mine)
-        if snapshot.active or snapshot.queued:
-            return snapshot
-        newest = runner.snapshot()
-        return newest if newest.active else snapshot
-    return runner.snapshot()
+    if mine is None:
+        return _watched(runner.snapshot())
+    snapshot = runner.snapshot(mine)
+    if snapshot.active or snapshot.queued:
+        return _watched(snapshot)
+    newest = runner.snapshot()
+    if newest.active:
+        return _watched(newest)
+    watched = st.session_state.get(WATCHED_KEY)
+    if snapshot.status == "cancelled" and watched not in (None, mine):
+        return runner.snapshot(watched)
+    return snapshot
+
+
+def _watched(snapshot: JobSnapshot) -> JobSnapshot:
+    if snapshot.active:
+        st.session_state[WATCHED_KEY] = snapshot.job_id
+    return snapshot
 
 
 def experiment_line(spec: ExperimentSpec, limit: int | None, backend: str | None = None) -> str:

@@ -188,6 +188,27 @@ def test_a_second_start_queues_and_the_queued_job_can_be_cancelled(app: AppTest,
 
 
 @pytest.mark.slow
+def test_after_a_queued_job_is_cancelled_the_page_shows_how_the_training_job_ends(app: AppTest, runs_dir: Path) -> None:
+    open_train_page(app)
+    set_small_job(app, epochs=2, limit=1000, batch_size=50)
+    app.button(key="train_start").click().run()
+    first = started_job(app)
+    time.sleep(REPEATED_CLICK_SECONDS)  # A second click sooner would be taken for the first one arriving twice.
+    app.button(key="train_start").click().run()
+    second = started_job(app)
+    assert get_runner().snapshot(second).queued
+    app.button(key="train_cancel").click().run()
+    snapshot = get_runner().join(first, timeout=180)
+    assert snapshot.status == "completed", snapshot.message
+    app.run()  # The page notices the end, makes the run active and reruns the app.
+    assert not app.exception
+    # Not "Cancelled before it started": the job that trained, its outcome, and it is the active run now.
+    assert app.success[0].value.startswith("Completed 2 epochs. Test loss ")
+    assert active_run_picker(app).value == first
+    assert first in list(app.dataframe[0].value["run"])
+
+
+@pytest.mark.slow
 def test_rename_and_delete_a_run(app: AppTest, runs_dir: Path) -> None:
     open_train_page(app)
     set_small_job(app)
