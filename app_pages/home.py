@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from core.losses import describe_test_loss
 from core.shapes import describe_shape
 from core.spec import SpecError
 from core.text import plural
@@ -42,8 +43,7 @@ with model, st.container(border=True):
         st.metric(
             "Test loss" + (" (shipped pretrained model)" if run.read_only else ""),
             f"{run.test_loss:.4f}" if run.test_loss is not None else "—",
-            help="Binary cross-entropy on the 10,000 MNIST test images. A perfect reconstruction scores 0.0581, "
-            "because the targets are grey, not binary.",
+            help=describe_test_loss(run.spec.training.loss) if run.spec is not None else None,
         )
         params, epochs = run.summary.get("params"), run.summary.get("epochs_completed", 0)
         trained = f"from `{run.imported_from}`" if run.imported_from else plural(epochs, "epoch")

@@ -14,6 +14,7 @@ import numpy as np
 from core.spec import LOSSES
 
 EPSILON = 1e-7  # keras.config.epsilon(), which Keras' binary crossentropy clips predictions to.
+LOSS_NAMES = {"binary_crossentropy": "binary cross-entropy", "mse": "mean squared error"}  # As people say them.
 
 
 def binary_crossentropy(targets: np.ndarray, predictions: np.ndarray) -> np.ndarray:
@@ -120,3 +121,17 @@ def _chunks(pixels: np.ndarray, size: int = 1 << 22) -> Iterator[np.ndarray]:
     # Bounded pieces keep the float64 temporaries small even for all 47 million training pixels.
     for start in range(0, pixels.size, size):
         yield pixels[start : start + size]
+
+
+def describe_test_loss(loss: str) -> str:
+    """What a run's test loss is, in words: its loss on the test set, and the floor no model can go below.
+
+    Raises:
+        ValueError: for an unknown loss.
+    """
+    floor = test_floor(loss)
+    why = ", because the targets are grey, not binary" if floor > 0 else ""
+    return (
+        f"The {LOSS_NAMES[loss]} (the run's training loss) on the 10,000 MNIST test images. A perfect reconstruction "
+        f"scores {floor:.4f}{why}."
+    )

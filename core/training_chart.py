@@ -10,11 +10,11 @@ import numpy as np
 import pandas  # noqa: F401 - Plotly looks pandas up in sys.modules; a half-imported one from another thread breaks it.
 import plotly.graph_objects as go
 
+from core.losses import LOSS_NAMES
 from core.pixels import enlarge_pixels
 
 SMOOTHING = 0.9  # Weight of the past in the exponential moving average of the batch loss.
 MAX_CHART_POINTS = 2000  # Per line: a long job's batches are averaged in bins so the chart stays light.
-LOSS_NAMES = {"binary_crossentropy": "binary cross-entropy", "mse": "mean squared error"}
 
 
 @dataclass(frozen=True)

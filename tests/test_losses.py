@@ -74,3 +74,14 @@ def test_the_floor_is_the_mean_binary_crossentropy_of_images_against_themselves(
     images = scale(load_mnist().x_test[:50])
     per_image = losses.per_image_binary_crossentropy(images, images)
     assert losses.reconstruction_floor("binary_crossentropy", images) == pytest.approx(per_image.mean(), rel=1e-12)
+
+
+def test_a_test_loss_is_described_in_its_own_loss_and_floor() -> None:
+    assert losses.describe_test_loss("binary_crossentropy") == (
+        "The binary cross-entropy (the run's training loss) on the 10,000 MNIST test images. A perfect "
+        "reconstruction scores 0.0581, because the targets are grey, not binary."
+    )
+    assert losses.describe_test_loss("mse").startswith("The mean squared error (the run's training loss)")
+    assert losses.describe_test_loss("mse").endswith("A perfect reconstruction scores 0.0000.")
+    with pytest.raises(ValueError, match="Invalid value for argument `loss`"):
+        losses.describe_test_loss("hinge")

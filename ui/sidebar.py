@@ -74,6 +74,14 @@ def _apply_preset(name: str) -> None:
     st.session_state[LOADED_PRESET_KEY] = name
 
 
+def _noise_kind_changed() -> None:
+    # Noise of amount 0 is refused, and the slider sits at 0 while the kind is "none": picking a kind would disable
+    # training at once. It starts where the shipped denoiser trained instead.
+    keys = _TRAINING_KEYS
+    if st.session_state[keys["noise_kind"]] != "none" and not st.session_state.get(keys["noise_amount"]):
+        st.session_state[keys["noise_amount"]] = PRESETS["denoising"].training.noise.amount
+
+
 def load_spec(spec: ExperimentSpec) -> None:
     """Makes `spec` the draft, its training settings included; call it from a callback, before the sidebar draws."""
     state.set_spec(spec)
@@ -153,6 +161,7 @@ def training_ui() -> TrainingSpec:
     noise_kind = st.selectbox(
         "Denoising noise", TRAINING_NOISE_KINDS, format_func=NOISE_LABELS.get, key=keys["noise_kind"],
         help="Train on noisy inputs against clean targets, which makes the model a denoiser.",
+        on_change=_noise_kind_changed,
     )  # fmt: skip
     noise_amount = st.slider(
         "Noise amount", min_value=0.0, max_value=1.0, step=0.05, key=keys["noise_amount"],

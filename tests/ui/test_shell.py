@@ -54,9 +54,22 @@ def test_settings_keep_their_values_across_pages(app: AppTest) -> None:
     assert app.session_state["studio_spec"].training.batch_size == PRESETS["seed-fast"].training.batch_size
 
 
+def test_picking_a_noise_starts_its_amount_where_the_shipped_denoiser_trained(app: AppTest) -> None:
+    app.run()
+    assert app.slider(key="sidebar_noise_amount").value == 0.0  # The seed preset trains on clean inputs.
+    app.selectbox(key="sidebar_noise_kind").set_value("salt_pepper").run()
+    assert app.slider(key="sidebar_noise_amount").value == PRESETS["denoising"].training.noise.amount
+    assert not app.sidebar.error  # Training is not disabled by the pick.
+    assert app.session_state["studio_spec"].training.noise.kind == "salt_pepper"
+    app.slider(key="sidebar_noise_amount").set_value(0.1).run()
+    app.selectbox(key="sidebar_noise_kind").set_value("gaussian").run()
+    assert app.slider(key="sidebar_noise_amount").value == 0.1  # An amount the user chose is kept.
+
+
 def test_invalid_noise_setting_is_refused_with_its_reason(app: AppTest) -> None:
     app.run()
     app.selectbox(key="sidebar_noise_kind").set_value("gaussian").run()
+    app.slider(key="sidebar_noise_amount").set_value(0.0).run()
     messages = [error.value for error in app.sidebar.error]
     assert messages == [
         "Invalid value for argument `noise.amount` of training settings. Expected a number in (0, 1] for noise "
@@ -78,7 +91,8 @@ def test_home_page_shows_the_active_run(trained_app: AppTest, trained_run_id: st
     trained_app.run()
     assert not trained_app.exception
     assert active_run_picker(trained_app).value == trained_run_id
-    assert any(metric.label.startswith("Test loss") for metric in trained_app.metric)
+    (metric,) = [metric for metric in trained_app.metric if metric.label.startswith("Test loss")]
+    assert metric.help.startswith("The binary cross-entropy (the run's training loss)")  # The run's own loss.
 
 
 def test_picking_a_run_makes_it_active_on_every_page(trained_app: AppTest, trained_run_id: str) -> None:
