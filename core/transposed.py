@@ -296,10 +296,18 @@ def _validate(settings: TransposeSettings, kernel_size: int) -> None:
     try:
         layer = settings.layer(kernel_size)
         validate_layer(layer)
+    except SpecError as error:
+        raise _of_the_layer_shown(error, error.hint) from error
+    try:
         check_layer_on_backend(layer, "tensorflow")  # The example computes what TensorFlow's Conv2DTranspose does.
-    except SpecError as error:  # A layer checked outside a spec is "of spec"; here it is the one layer shown.
-        message = str(error).replace(" of spec. ", " of Conv2DTranspose. ", 1)
-        raise SpecError(message, argument=error.argument, hint=error.hint) from error
+    except SpecError as error:  # This page trains nothing, so "train on JAX or PyTorch" is no way out here.
+        raise _of_the_layer_shown(error, "use an odd kernel_size") from error
+
+
+def _of_the_layer_shown(error: SpecError, hint: str | None) -> SpecError:
+    # A layer checked outside a spec is "of spec"; here it is the one layer shown.
+    message = str(error).replace(" of spec. ", " of Conv2DTranspose. ", 1)
+    return SpecError(message, argument=error.argument, hint=hint)
 
 
 def _spread(grid: np.ndarray, step: int) -> np.ndarray:

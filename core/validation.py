@@ -60,7 +60,7 @@ def check_layer_on_backend(layer: LayerSpec, backend: str, part: str = "spec", i
     effective_kernel = (layer.kernel_size - 1) * layer.dilation_rate + 1
     if layer.padding != "same" or effective_kernel % 2 == 1:
         return
-    expected = {1: "null", 2: "null or 1"}.get(layer.strides, f"null or an integer from 1 to {layer.strides - 1}")
+    expected = {1: "None", 2: "None or 1"}.get(layer.strides, f"None or an integer from 1 to {layer.strides - 1}")
     raise SpecError(
         f"Invalid value for argument `output_padding` of {describe_location(part, index)}. Expected {expected}: "
         f"TensorFlow cannot run padding='same' with an even kernel (effective size {effective_kernel}) and "

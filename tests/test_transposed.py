@@ -224,7 +224,7 @@ def test_dilation_spreads_the_kernel() -> None:
             INPUT,
             np.ones((2, 2)),
             TransposeSettings(strides=2, padding="same", output_padding=0),
-            "Invalid value for argument `output_padding` of Conv2DTranspose. Expected null or 1: TensorFlow cannot "
+            "Invalid value for argument `output_padding` of Conv2DTranspose. Expected None or 1: TensorFlow cannot "
             "run padding='same' with an even kernel (effective size 2) and output_padding=0. Received "
             "output_padding=0.",
         ),
@@ -252,3 +252,10 @@ def test_invalid_examples_are_refused_in_keras_voice(
     assert str(raised.value) == message
     with pytest.raises(SpecError):
         zero_insertion(inputs, kernel, settings)
+
+
+def test_the_tensorflow_rule_offers_no_other_backend_here() -> None:
+    # The example computes TensorFlow's result and trains nothing: switching backend is no way out on this page.
+    with pytest.raises(SpecError) as raised:
+        scatter_steps(INPUT, np.ones((2, 2)), TransposeSettings(strides=2, padding="same", output_padding=0))
+    assert raised.value.suggestion == "use an odd kernel_size"

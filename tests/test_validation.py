@@ -298,7 +298,7 @@ EVEN_SAME = ExperimentSpec(  # 28 -> 15 -> 28 -> 28, through a layer TensorFlow 
     output=conv2d(1, padding="same", activation="sigmoid"),
 )
 TENSORFLOW_RULE = (
-    "Invalid value for argument `output_padding` of decoder layer 1. Expected null or 1: TensorFlow cannot run "
+    "Invalid value for argument `output_padding` of decoder layer 1. Expected None or 1: TensorFlow cannot run "
     "padding='same' with an even kernel (effective size 4) and output_padding=0. Received output_padding=0."
 )
 
@@ -306,9 +306,9 @@ TENSORFLOW_RULE = (
 @pytest.mark.parametrize(
     "layer, expected",
     [
-        (conv2d_transpose(8, 4, strides=2, padding="same", output_padding=0), "null or 1"),
-        (conv2d_transpose(8, 2, dilation_rate=3, padding="same", output_padding=0), "null"),
-        (conv2d_transpose(8, 4, strides=3, padding="same", output_padding=0), "null or an integer from 1 to 2"),
+        (conv2d_transpose(8, 4, strides=2, padding="same", output_padding=0), "None or 1"),
+        (conv2d_transpose(8, 2, dilation_rate=3, padding="same", output_padding=0), "None"),
+        (conv2d_transpose(8, 4, strides=3, padding="same", output_padding=0), "None or an integer from 1 to 2"),
     ],
 )
 def test_the_tensorflow_rule_refuses_even_same_kernels_without_output_padding(layer: object, expected: str) -> None:
