@@ -358,6 +358,8 @@ def feature_maps(model: Any, image: np.ndarray, features: Any = None) -> list[tu
     """
     if isinstance(model, RemoteModel):
         return model.feature_maps(image)
+    import keras
+
     if features is None:
         from core.model import feature_model
 
@@ -366,7 +368,8 @@ def feature_maps(model: Any, image: np.ndarray, features: Any = None) -> list[tu
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
     names = [layer.name for layer in model.get_layer("encoder").layers[1:]]
     names += [layer.name for layer in model.get_layer("decoder").layers[1:]]
-    return [(name, np.asarray(output)[0]) for name, output in zip(names, outputs, strict=True)]
+    # Not `np.asarray`: on PyTorch a layer's output is a tensor that requires grad, which NumPy cannot read.
+    return [(name, keras.ops.convert_to_numpy(output)[0]) for name, output in zip(names, outputs, strict=True)]
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: arrays have no single truth value.

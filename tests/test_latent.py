@@ -258,10 +258,11 @@ def test_decoding_the_codes_gives_the_models_output(
     path, model = shipped
     codes = worker.encode(path, test_images)
     assert codes.shape == (1500, 22, 22, 8) and codes.dtype == np.float32
-    np.testing.assert_allclose(codes, model.get_layer("encoder")(test_images, training=False), atol=1e-5)
+    as_array = keras.ops.convert_to_numpy  # Not np.asarray: PyTorch's tensors that require grad refuse it.
+    np.testing.assert_allclose(codes, as_array(model.get_layer("encoder")(test_images, training=False)), atol=1e-5)
     outputs = worker.decode(path, codes)
     assert outputs.shape == (1500, 28, 28, 1) and outputs.dtype == np.float32
-    np.testing.assert_allclose(outputs, np.asarray(model(test_images, training=False)), atol=1e-5)
+    np.testing.assert_allclose(outputs, as_array(model(test_images, training=False)), atol=1e-5)
     np.testing.assert_allclose(outputs, worker.reconstruct(path, test_images), atol=1e-5)
     run = runs.read_run(path.parent, read_only=True)
     remote = worker.model(run)  # The page's way: through a RemoteModel, with core.inference's functions.
@@ -276,7 +277,8 @@ def test_the_map_of_the_shipped_model_is_the_pca_of_its_keras_codes(
     remote = worker.model(runs.read_run(path.parent, read_only=True))
     code_map = latent.code_map(remote, verified_mnist.x_test, verified_mnist.y_test)
     indices = latent.sample_indices()
-    keras_codes = np.asarray(model.get_layer("encoder")(scale(verified_mnist.x_test[indices]), training=False))
+    keras_codes = model.get_layer("encoder")(scale(verified_mnist.x_test[indices]), training=False)
+    keras_codes = keras.ops.convert_to_numpy(keras_codes)  # Not np.asarray: PyTorch's tensors that require grad.
     assert code_map.code_shape == keras_codes.shape[1:] == (22, 22, 8)
     np.testing.assert_array_equal(code_map.indices, indices)
     np.testing.assert_array_equal(code_map.labels, verified_mnist.y_test[indices])
@@ -318,8 +320,9 @@ def test_a_flat_chain_of_layers_is_cut_after_its_last_encoder_layer(
     flat.save(tmp_path / "model.keras")
     images = test_images[:20]
     codes = worker.encode(tmp_path / "model.keras", images)
-    np.testing.assert_allclose(codes, model.get_layer("encoder")(images, training=False), atol=1e-5)
-    np.testing.assert_allclose(worker.decode(tmp_path / "model.keras", codes), model(images), atol=1e-5)
+    as_array = keras.ops.convert_to_numpy  # Not np.asarray: PyTorch's tensors that require grad refuse it.
+    np.testing.assert_allclose(codes, as_array(model.get_layer("encoder")(images, training=False)), atol=1e-5)
+    np.testing.assert_allclose(worker.decode(tmp_path / "model.keras", codes), as_array(model(images)), atol=1e-5)
     assert reconstruct(flat, images).shape == (20, 28, 28, 1)
 
 

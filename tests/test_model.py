@@ -193,10 +193,11 @@ def test_feature_model_outputs_every_layer(name: str, test_images: np.ndarray) -
         assert tuple(output.shape) == (2, *shape.output_shape)
     # Each output is that layer applied to the one before it, and the last is the model's own output.
     previous = test_images[:2]
+    as_array = keras.ops.convert_to_numpy  # Not np.asarray: PyTorch's tensors that require grad refuse it.
     for layer, output in zip(layers, outputs, strict=True):
-        np.testing.assert_allclose(np.asarray(output), np.asarray(layer(previous)), atol=1e-6)
-        previous = np.asarray(output)
-    np.testing.assert_allclose(np.asarray(outputs[-1]), np.asarray(model(test_images[:2])), atol=1e-6)
+        np.testing.assert_allclose(as_array(output), as_array(layer(previous)), atol=1e-6)
+        previous = as_array(output)
+    np.testing.assert_allclose(as_array(outputs[-1]), as_array(model(test_images[:2])), atol=1e-6)
 
 
 def test_feature_maps_name_and_shape_every_layer(strided_model: keras.Model, test_images: np.ndarray) -> None:
@@ -223,7 +224,7 @@ def test_reconstruct_shapes_and_range(strided_model: keras.Model, test_images: n
     assert reconstructions.shape == (6, 28, 28, 1)
     assert reconstructions.dtype == np.float32
     assert reconstructions.min() >= 0 and reconstructions.max() <= 1
-    np.testing.assert_allclose(reconstructions, np.asarray(strided_model(test_images)), atol=1e-6)
+    np.testing.assert_allclose(reconstructions, keras.ops.convert_to_numpy(strided_model(test_images)), atol=1e-6)
 
 
 def test_reconstruct_in_chunks_equals_one_call(strided_model: keras.Model, test_images: np.ndarray) -> None:

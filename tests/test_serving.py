@@ -33,6 +33,7 @@ from tests.workers import KILLED, killed_during_next_request, wait_until_gone
 pytestmark = pytest.mark.slow  # Every test here trains or starts a worker process.
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
+as_array = keras.ops.convert_to_numpy  # Not np.asarray: on PyTorch a model's output is a tensor that requires grad.
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +87,7 @@ def test_a_remote_model_stands_in_for_the_keras_model(
     path, model = models["first"]
     remote = worker.model(_run(path))
     assert isinstance(remote, RemoteModel) and remote.path == path
-    np.testing.assert_allclose(remote(images[:3]), model(images[:3], training=False), atol=1e-6)
+    np.testing.assert_allclose(remote(images[:3]), as_array(model(images[:3], training=False)), atol=1e-6)
     np.testing.assert_allclose(inference.reconstruct(remote, images), inference.reconstruct(model, images), atol=1e-6)
     clean = to_mnist(drawing(SEVEN))
     remotely = inference.denoise(remote, clean, "gaussian", 0.3, seed=2)
@@ -134,7 +135,7 @@ def test_feature_maps_of_the_shipped_model_have_the_inferred_shapes_and_keras_va
     assert [(name, array.shape) for name, array in maps] == expected_layers(run.spec)
     assert [name for name in feature_model(model).output_names] == [name for name, _ in maps]
     for (_, remote), local in zip(maps, direct, strict=True):
-        np.testing.assert_allclose(remote, np.asarray(local)[0], atol=1e-5)
+        np.testing.assert_allclose(remote, as_array(local)[0], atol=1e-5)
     assert maps[-1][1].shape == (28, 28, 1)
 
 
@@ -145,7 +146,7 @@ def test_feature_maps_of_layers_without_weights_have_the_inferred_shapes(
     maps = worker.feature_maps(path, images[1])
     assert [(name, array.shape) for name, array in maps] == expected_layers(preset("upsampling"))
     for (_, remote), local in zip(maps, feature_model(model)(images[1:2], training=False), strict=True):
-        np.testing.assert_allclose(remote, np.asarray(local)[0], atol=1e-5)
+        np.testing.assert_allclose(remote, as_array(local)[0], atol=1e-5)
 
 
 def test_weights_equal_the_model_files_weights(worker: InferenceWorker) -> None:
@@ -202,7 +203,7 @@ def test_a_rewritten_model_file_is_loaded_again(
 ) -> None:
     (first, first_model), (second, second_model) = models["first"], models["second"]
     path = _copy(first, tmp_path / "training-run")
-    np.testing.assert_allclose(worker.reconstruct(path, images[:8]), first_model(images[:8]), atol=1e-6)
+    np.testing.assert_allclose(worker.reconstruct(path, images[:8]), as_array(first_model(images[:8])), atol=1e-6)
     loads = worker.info()["loads"]
     # As a training worker saves each epoch: a new file renamed over the old one. The modification time is moved
     # on explicitly, so the test does not depend on the file system's clock resolution.
@@ -210,7 +211,7 @@ def test_a_rewritten_model_file_is_loaded_again(
     os.replace(tmp_path / "next.keras", path)
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
-    np.testing.assert_allclose(worker.reconstruct(path, images[:8]), second_model(images[:8]), atol=1e-6)
+    np.testing.assert_allclose(worker.reconstruct(path, images[:8]), as_array(second_model(images[:8])), atol=1e-6)
     assert worker.info()["loads"] == loads + 1
     assert worker.info()["models"].count(str(path)) == 1  # The old version left the cache.
 
@@ -296,7 +297,7 @@ def test_a_worker_killed_during_a_request_fails_that_request_and_the_next_one_st
     with killed_during_next_request(worker), pytest.raises(InferenceError) as raised:
         worker.reconstruct(path, images)
     assert str(raised.value) == KILLED
-    np.testing.assert_allclose(worker.reconstruct(path, images[:4]), model(images[:4]), atol=1e-6)
+    np.testing.assert_allclose(worker.reconstruct(path, images[:4]), as_array(model(images[:4])), atol=1e-6)
     assert worker.pid not in (None, killed)
 
 
@@ -308,7 +309,7 @@ def test_a_worker_found_dead_between_requests_is_replaced_without_an_error(
     killed = worker.pid
     os.kill(killed, signal.SIGKILL)
     wait_until_gone(killed)
-    np.testing.assert_allclose(worker.reconstruct(path, images[:4]), model(images[:4]), atol=1e-6)
+    np.testing.assert_allclose(worker.reconstruct(path, images[:4]), as_array(model(images[:4])), atol=1e-6)
     assert worker.pid not in (None, killed)
 
 
@@ -328,7 +329,7 @@ def test_a_worker_that_does_not_answer_in_time_is_stopped_and_replaced(
         )
         wait_until_gone(hung)
         worker.timeout = inference.WORKER_TIMEOUT
-        np.testing.assert_allclose(worker.reconstruct(path, images[:2]), model(images[:2]), atol=1e-6)
+        np.testing.assert_allclose(worker.reconstruct(path, images[:2]), as_array(model(images[:2])), atol=1e-6)
 
 
 def test_concurrent_requests_from_many_threads_get_their_own_answers(
@@ -367,7 +368,7 @@ def test_close_ends_the_worker_and_a_later_request_starts_another(
     worker.close()
     wait_until_gone(first)
     assert worker.pid is None
-    np.testing.assert_allclose(worker.reconstruct(path, images[:2]), model(images[:2]), atol=1e-6)
+    np.testing.assert_allclose(worker.reconstruct(path, images[:2]), as_array(model(images[:2])), atol=1e-6)
     second = worker.pid
     worker.close()
     wait_until_gone(second)

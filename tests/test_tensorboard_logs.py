@@ -6,6 +6,7 @@ scalar and image plugins would read them: by tag, step and plugin name.
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,10 @@ def read_events(directory: Path) -> dict[str, list[tuple[int, str, Any]]]:
     return values
 
 
+@pytest.mark.skipif(
+    os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow",
+    reason="the run trains in this process, and only TensorFlow writes TensorBoard's files",
+)
 def test_a_run_writes_its_losses_and_reconstructions_for_tensorboard(runs_dir: Path) -> None:
     path = jobs.submit(SHORT, 600, runs_dir, start=False)  # 480 training images: 5 batches an epoch.
     assert training.train_run(path) == "completed"
