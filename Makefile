@@ -28,6 +28,18 @@ install: $(GPU_INSTALLED)
 data: $(GPU_INSTALLED)
 endif
 
+# TORCH=1: PyTorch's CPU build (requirements-torch.txt), for Keras' torch backend. Once it is installed, `make test`
+# also trains on it (tests/test_backends.py), and the sidebar offers it.
+TORCH ?= 0
+TORCH_INSTALLED := $(VENV)/.installed-torch
+$(TORCH_INSTALLED): $(INSTALLED) requirements-torch.txt
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements-torch.txt
+	@touch $(TORCH_INSTALLED)
+ifeq ($(TORCH),1)
+install: $(TORCH_INSTALLED)
+data: $(TORCH_INSTALLED)
+endif
+
 data: $(INSTALLED)
 	$(PYTHON) -m core.mnist fetch
 

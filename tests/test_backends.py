@@ -19,6 +19,7 @@ from core.spec import SpecError
 
 ROOT = Path(__file__).resolve().parents[1]
 HAS_JAX = importlib.util.find_spec("jax") is not None
+HAS_TORCH = importlib.util.find_spec("torch") is not None  # Not in CI: its default wheel brings the CUDA stack.
 
 
 def test_installed_backends_are_found_without_importing_them() -> None:
@@ -147,6 +148,23 @@ def test_a_job_trains_on_jax_in_its_worker_and_says_so(tmp_path: Path, monkeypat
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is not installed")
+def test_a_job_trains_on_torch_in_its_worker_and_says_so(tmp_path: Path) -> None:
+    spec = preset("strided").with_training(batch_size=100, epochs=2, learning_rate=0.003, dtype_policy="auto")
+    runner = JobRunner(tmp_path)
+    snapshot = runner.join(runner.start(spec, limit=600, backend="torch"), timeout=300)
+    assert snapshot.status == "completed", snapshot.message
+    summary = runs.read_summary(tmp_path / snapshot.job_id)
+    # `auto` is bfloat16 only for TensorFlow on a CPU that has it (tests above): float32 here.
+    assert (summary["backend"], summary["dtype_policy"]) == ("torch", "float32")
+    assert summary["device"] == f"CPU ({os.cpu_count()} cores)"
+    assert {"torch", "keras"} <= set(summary["versions"]) and "tensorflow" not in summary["versions"]
+    losses = [event["loss"] for event in snapshot.events if event["kind"] == "epoch"]
+    assert losses[1] < losses[0] and np.isfinite(summary["test_loss"])
+    assert not (tmp_path / snapshot.job_id / "tensorboard").exists()  # TensorBoard's files come from TensorFlow.
+
+
+@pytest.mark.slow
 @pytest.mark.skipif(not HAS_JAX, reason="JAX is not installed")
 def test_a_job_on_several_jax_devices_trains_data_parallel_to_the_same_losses(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -167,8 +185,14 @@ def test_a_job_on_several_jax_devices_trains_data_parallel_to_the_same_losses(
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not HAS_JAX, reason="JAX is not installed")
-def test_a_model_saved_on_tensorflow_loads_on_jax_with_the_same_outputs(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "backend",
+    [pytest.param("jax", marks=pytest.mark.skipif(not HAS_JAX, reason="JAX is not installed")),
+     pytest.param("torch", marks=pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is not installed"))],
+)  # fmt: skip
+def test_a_model_saved_on_tensorflow_loads_on_another_backend_with_the_same_outputs(
+    tmp_path: Path, backend: str
+) -> None:
     import keras
 
     from core.mnist import load_mnist, scale
@@ -183,12 +207,14 @@ def test_a_model_saved_on_tensorflow_loads_on_jax_with_the_same_outputs(tmp_path
     script = (
         "import sys, numpy as np, keras; path = sys.argv[1]; "
         "model = keras.saving.load_model(path + '/model.keras', compile=False, safe_mode=True); "
-        "assert keras.backend.backend() == 'jax'; "
-        "np.save(path + '/jax.npy', np.asarray(model.predict_on_batch(np.load(path + '/images.npy'))))"
+        "assert keras.backend.backend() == sys.argv[2]; "
+        "outputs = model.predict_on_batch(np.load(path + '/images.npy')); "
+        "np.save(path + '/other.npy', keras.ops.convert_to_numpy(outputs))"
     )
-    environment = {**os.environ, "KERAS_BACKEND": "jax"}
-    subprocess.run([sys.executable, "-c", script, str(tmp_path)], cwd=ROOT, env=environment, check=True, timeout=300)
-    np.testing.assert_allclose(np.load(tmp_path / "jax.npy"), np.load(tmp_path / "tensorflow.npy"), atol=1e-5)
+    environment = {**os.environ, "KERAS_BACKEND": backend}
+    command = [sys.executable, "-c", script, str(tmp_path), backend]
+    subprocess.run(command, cwd=ROOT, env=environment, check=True, timeout=300)
+    np.testing.assert_allclose(np.load(tmp_path / "other.npy"), np.load(tmp_path / "tensorflow.npy"), atol=1e-5)
 
 
 # --- Mixed precision ---------------------------------------------------------------------------------------
@@ -242,5 +268,18 @@ def test_the_model_batch_and_loop_tests_pass_on_jax() -> None:
                "tests/test_batches.py", "tests/test_jax_loop.py", short_batch]  # fmt: skip
     environment = {**os.environ, "KERAS_BACKEND": "jax"}
     result = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert " passed" in result.stdout and "failed" not in result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is not installed")
+def test_the_model_batch_and_training_tests_pass_on_torch() -> None:
+    # Where PyTorch is installed (not in CI), the model, batch, training and latent-space tests run on it whole:
+    # its fit reads Keras' PyDataset, and its tensors, which require grad, must reach NumPy through Keras.
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_model.py",
+               "tests/test_batches.py", "tests/test_training.py", "tests/test_latent.py"]  # fmt: skip
+    environment = {**os.environ, "KERAS_BACKEND": "torch"}
+    result = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=1200)
     assert result.returncode == 0, result.stdout[-3000:]
     assert " passed" in result.stdout and "failed" not in result.stdout
