@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 from core.backends import AUTO_PRECISION
 from core.shapes import describe_shape, infer_shapes
@@ -17,16 +18,29 @@ from core.spec import INPUT_SHAPE, ExperimentSpec, LayerSpec, layer_name
 from core.validation import validate
 
 OPTIMIZER_NAMES = {"adam": "Adam", "adamw": "AdamW", "nadam": "Nadam", "rmsprop": "RMSprop", "sgd": "SGD"}
-# Keras' own defaults, left out of the code; `padding` is always written because it decides the shapes here.
+# Keras' constructor defaults per layer type, as the spec writes them (one integer for both axes); an argument equal
+# to its type's default is left out of the code. They differ by type: MaxPooling2D's `strides` defaults to None
+# (the pool size), not to a convolution's 1, so pooling strides are always written. Unlisted arguments are always
+# written (`padding` decides the shapes here). tests/test_keras_code.py checks each entry against Keras' signatures.
+KERAS_DEFAULTS: dict[str, dict[str, Any]] = {
+    "Conv2D": {"strides": 1, "dilation_rate": 1, "kernel_initializer": "glorot_uniform"},
+    "Conv2DTranspose": {
+        "strides": 1,
+        "output_padding": None,
+        "dilation_rate": 1,
+        "kernel_initializer": "glorot_uniform",
+    },
+    "MaxPooling2D": {"strides": None},
+    "UpSampling2D": {},
+}
 _LINE_LENGTH = 100  # What fits a code block on a laptop screen without scrolling sideways.
-_KERAS_DEFAULTS = {"strides": 1, "output_padding": None, "dilation_rate": 1, "kernel_initializer": "glorot_uniform"}
 
 
 def layer_call(layer: LayerSpec, name: str) -> str:
     """One layer as a Keras constructor call: `layers.Conv2D(32, 3, padding="valid", activation="relu", ...)`.
 
     Filters and kernel size are positional, as keras-io writes them; other arguments are named, and those equal to
-    Keras' defaults are left out.
+    Keras' default for the layer's type (`KERAS_DEFAULTS`) are left out.
     """
     return f"layers.{layer.type}({', '.join(_arguments(layer, name))})"
 
@@ -180,8 +194,9 @@ def _arguments(layer: LayerSpec, name: str) -> list[str]:
     words = []
     if layer.has_weights:
         words += [str(arguments.pop("filters")), str(arguments.pop("kernel_size"))]
+    defaults = KERAS_DEFAULTS[layer.type]
     for argument, value in arguments.items():
-        if _KERAS_DEFAULTS.get(argument, object()) == value:
+        if argument in defaults and defaults[argument] == value:
             continue
         words.append(f"{argument}={_literal(value)}")
     words.append(f"name={_literal(name)}")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ast
+import inspect
 import os
+import random
 import subprocess
 import sys
 from dataclasses import replace
@@ -13,11 +15,14 @@ from typing import Any
 import pytest
 
 from core.edits import add_layer, set_argument
-from core.keras_code import keras_code, layer_call, training_script
+from core.keras_code import KERAS_DEFAULTS, keras_code, layer_call, training_script
 from core.presets import PRESETS, preset
-from core.shapes import infer_shapes
+from core.shapes import infer_shapes, layer_output_shape, layer_params
 from core.spec import (
+    LAYER_ARGUMENTS,
+    LAYER_TYPES,
     ExperimentSpec,
+    LayerSpec,
     NoiseSpec,
     SpecError,
     conv2d,
@@ -25,6 +30,7 @@ from core.spec import (
     max_pooling2d,
     up_sampling2d,
 )
+from core.validation import check_layer_on_backend
 from tests.conftest import REPOSITORY_ROOT
 
 
@@ -51,7 +57,23 @@ def edited_specs() -> dict[str, ExperimentSpec]:
         "linear-output": set_argument(seed, "output", None, "activation", "linear").with_training(
             loss="mse", optimizer="nadam"
         ),
+        # The Build page's steps: add a MaxPooling2D, set its stride to 1, take the fix padding="same". Keras'
+        # MaxPooling2D strides default to the pool size, so the code must say strides=1.
+        "pooling-stride-1": pooling_stride_1(),
+        "pooling-3-stride-2": replace(
+            seed,
+            name="pooling-3-stride-2",
+            encoder=(conv2d(16, padding="same"), max_pooling2d(3, strides=2, padding="same")),  # 28 -> 28 -> 14
+            decoder=(up_sampling2d(2),),  # 14 -> 28
+            output=conv2d(1, activation="sigmoid", padding="same"),
+        ),
     }
+
+
+def pooling_stride_1() -> ExperimentSpec:
+    spec = add_layer(preset("seed"), "encoder", "MaxPooling2D")
+    spec = set_argument(spec, "encoder", len(spec.encoder) - 1, "strides", 1)
+    return replace(set_argument(spec, "encoder", len(spec.encoder) - 1, "padding", "same"), name="pooling-stride-1")
 
 
 SPECS = {**PRESETS, **edited_specs()}
@@ -84,6 +106,81 @@ def test_code_builds_the_spec(keras: ModuleType, name: str) -> None:
     assert [layer.name for layer in autoencoder.layers] == ["image", "encoder", "decoder"]
     assert autoencoder.loss == spec.training.loss
     assert type(autoencoder.optimizer).__name__.lower() == spec.training.optimizer
+    generated_layers = [*namespace["encoder"].layers[1:], *namespace["decoder"].layers[1:]]
+    assert [tuple(layer.output.shape) for layer in generated_layers] == [
+        (None, *layer.output_shape) for layer in report.layers
+    ]
+    assert [layer.count_params() for layer in generated_layers] == [layer.params for layer in report.layers]
+
+
+def test_pooling_with_stride_1_says_so_in_the_code_and_the_script() -> None:
+    # Left out, the stride would be Keras' default, the pool size: 22x22 -> 11x11 where the page shows 22x22.
+    spec = SPECS["pooling-stride-1"]
+    call = (
+        "features = layers.MaxPooling2D(\n"
+        '    pool_size=2, strides=1, padding="same", name="encoder_4_max_pooling2d"\n'
+        ")(features)  # (None, 22, 22, 8)\n"
+    )
+    assert infer_shapes(spec).bottleneck_shape == (22, 22, 8)
+    assert call in keras_code(spec)
+    assert call in training_script(spec)
+
+
+def keras_default(keras: ModuleType, layer_type: str, argument: str) -> Any:
+    default = inspect.signature(getattr(keras.layers, layer_type)).parameters[argument].default
+    # Keras writes square sizes as pairs, (1, 1); the spec writes one integer for both axes.
+    if isinstance(default, tuple) and len(set(default)) == 1:
+        return default[0]
+    return default
+
+
+@pytest.mark.parametrize("layer_type", LAYER_TYPES)
+def test_left_out_arguments_are_keras_own_defaults(keras: ModuleType, layer_type: str) -> None:
+    for argument, value in KERAS_DEFAULTS[layer_type].items():
+        assert argument in LAYER_ARGUMENTS[layer_type]
+        assert keras_default(keras, layer_type, argument) == value, argument
+
+
+def random_layer(generator: random.Random) -> LayerSpec:
+    layer_type = generator.choice(LAYER_TYPES)
+    if layer_type == "MaxPooling2D":  # Strides and pool size drawn apart, so they often differ.
+        return max_pooling2d(generator.randint(1, 4), generator.randint(1, 4), generator.choice(["valid", "same"]))
+    if layer_type == "UpSampling2D":
+        return up_sampling2d(generator.randint(1, 3), generator.choice(["nearest", "bilinear"]))
+    strides = generator.randint(1, 3)
+    arguments: dict[str, Any] = {
+        "strides": strides,
+        "padding": generator.choice(["valid", "same"]),
+        "dilation_rate": 1 if strides > 1 else generator.randint(1, 2),
+        "activation": generator.choice(["relu", "linear"]),
+        "kernel_initializer": generator.choice(["glorot_uniform", "he_normal"]),
+    }
+    if layer_type == "Conv2DTranspose":
+        arguments["output_padding"] = generator.choice([None, *range(strides)])
+    return LayerSpec(type=layer_type, filters=generator.randint(1, 8), kernel_size=generator.randint(1, 5), **arguments)
+
+
+def test_random_layer_calls_build_the_shapes_the_studio_computes(keras: ModuleType) -> None:
+    # Every layer type with arguments drawn at random, Keras' defaults among them, on inputs of random sizes: the
+    # call the code writes must build the output shape and parameters that core.shapes computes for the layer.
+    generator = random.Random(0)
+    checked = 0
+    while checked < 150:
+        layer = random_layer(generator)
+        input_shape = (generator.randint(4, 28), generator.randint(4, 28), generator.randint(1, 4))
+        output_shape = layer_output_shape(layer, input_shape)
+        try:
+            check_layer_on_backend(layer, keras.backend.backend())
+        except SpecError:
+            continue
+        if min(output_shape[:2]) < 1:
+            continue
+        call = layer_call(layer, "probe")
+        built = eval(call, {"layers": keras.layers})  # noqa: S307
+        output = built(keras.Input(shape=input_shape))
+        assert tuple(output.shape) == (None, *output_shape), call
+        assert built.count_params() == layer_params(layer, input_shape[2]), call
+        checked += 1
 
 
 @pytest.mark.parametrize("name", list(SPECS))
@@ -140,6 +237,7 @@ def test_denoisers_train_on_noisy_inputs() -> None:
             'layers.Conv2DTranspose(16, 4, strides=2, padding="same", output_padding=1, activation="relu", name="a")',
         ),
         (max_pooling2d(2), 'layers.MaxPooling2D(pool_size=2, strides=2, padding="valid", name="a")'),
+        (max_pooling2d(2, strides=1), 'layers.MaxPooling2D(pool_size=2, strides=1, padding="valid", name="a")'),
         (up_sampling2d(3), 'layers.UpSampling2D(size=3, interpolation="nearest", name="a")'),
     ],
 )
