@@ -38,6 +38,7 @@ INPUT_SHAPE = (28, 28, 1)
 MAX_SPEC_BYTES = 1_000_000  # A spec is a few kilobytes: a longer text is refused before it is parsed.
 TRAIN_IMAGES = 60_000
 MAX_LAYERS_PER_PART = 12
+MAX_FILTERS = 1024  # Per convolution; the Build page's filters boxes refuse more.
 
 # The JSON keys of each layer type, in Keras' argument order. Only these are written and accepted.
 LAYER_ARGUMENTS: dict[str, tuple[str, ...]] = {
@@ -531,7 +532,7 @@ def validate_layer(layer: LayerSpec, part: str = "spec", index: int | None = Non
     if layer.type not in LAYER_TYPES:
         raise _fail("type", where, f"one of {list(LAYER_TYPES)}", layer.type, part, index)
     if layer.type in ("Conv2D", "Conv2DTranspose"):
-        _check_integer(layer, "filters", 1, 1024, part, index)
+        _check_integer(layer, "filters", 1, MAX_FILTERS, part, index)
         _check_integer(layer, "kernel_size", 1, 28, part, index)
         _check_integer(layer, "strides", 1, 28, part, index)
         _check_choice(layer, "padding", PADDINGS, part, index)

@@ -22,12 +22,14 @@ from core.spec import (
     INTERPOLATIONS,
     KERNEL_INITIALIZERS,
     LAYER_TYPES,
+    MAX_FILTERS,
     MAX_LAYERS_PER_PART,
     PADDINGS,
     ExperimentSpec,
     Fix,
     LayerSpec,
     SpecError,
+    describe_location,
 )
 from ui import state
 from ui.sidebar import PRESET_KEY
@@ -54,8 +56,8 @@ COLUMNS: list[tuple[str, float]] = [
     ("", 30),
 ]
 WIDTHS = [width for _, width in COLUMNS]
-GLOSSARY = """
-- **Filters**: output channels, the feature maps a convolution learns (1 to 1024). Pooling and upsampling keep
+GLOSSARY = f"""
+- **Filters**: output channels, the feature maps a convolution learns (1 to {MAX_FILTERS}). Pooling and upsampling keep
   the channels.
 - **Kernel**: the square window each filter sees; with padding *valid* a k×k kernel trims k-1 pixels. For
   MaxPooling2D its pool window, for UpSampling2D how many times it repeats rows and columns.
@@ -70,6 +72,8 @@ GLOSSARY = """
 """
 TYPE, FILTERS, KERNEL, STRIDES, PADDING, OUTPUT_PADDING, ACTIVATION, OUTPUT, MENU = range(len(COLUMNS))
 MORE_ARGUMENTS = ("dilation_rate", "kernel_initializer")
+# A typed value the editor refused, as (part, index, message): shown once under its row, on the rerun that follows.
+REFUSED_KEY = "build_refused"
 
 
 def base_preset() -> str:
@@ -98,6 +102,7 @@ def apply_fix(fix: Fix) -> None:
 def architecture_editor_ui(spec: ExperimentSpec, flow: ShapeFlow) -> None:
     """The encoder, decoder and output layer editors, with each layer's live output shape and faults marked."""
     fix = flow.problem.fix if flow.problem is not None else None
+    refused = st.session_state.pop(REFUSED_KEY, None)
     for part, title in (("encoder", "Encoder"), ("decoder", "Decoder"), ("output", "Output layer")):
         layers = (spec.output,) if part == "output" else getattr(spec, part)
         with st.container(border=True):
@@ -108,7 +113,7 @@ def architecture_editor_ui(spec: ExperimentSpec, flow: ShapeFlow) -> None:
             _header()
             places = [(None if part == "output" else index, layer) for index, layer in enumerate(layers)]
             for index, layer in places:
-                _layer_row(part, index, layer, len(layers), flow, fix)
+                _layer_row(part, index, layer, len(layers), flow, fix, refused)
             add, more = st.columns([1, 4], vertical_alignment="top")
             if part != "output":
                 with add:
@@ -129,6 +134,22 @@ def _key(part: str, index: int | None, argument: str) -> str:
 
 def _on_argument(part: str, index: int | None, argument: str, key: str, convert: Callable[[Any], Any]) -> None:
     commit(edits.set_argument(state.current_spec(), part, index, argument, convert(st.session_state[key])))
+
+
+def _on_filters(part: str, index: int | None, key: str) -> None:
+    # An emptied box gives None; rather than change the model to some stand-in number, the spec keeps its filters,
+    # the next run shows them in the box again, and the row says why.
+    value = st.session_state[key]
+    spec = state.current_spec()
+    if value is None:
+        st.session_state[REFUSED_KEY] = (
+            part,
+            index,
+            f"Invalid value for argument `filters` of {describe_location(part, index)}. Expected an integer from 1 "
+            f"to {MAX_FILTERS}. Received an empty box. Kept filters={spec.layer_at(part, index).filters}.",
+        )
+        return
+    commit(edits.set_argument(spec, part, index, "filters", int(value)))
 
 
 def _on_menu(part: str, index: int, key: str) -> None:
@@ -197,6 +218,7 @@ def _layer_row(
     count: int,
     flow: ShapeFlow,
     fix: Fix | None,
+    refused: tuple[str, int | None, str] | None,
 ) -> None:
     cells = st.columns(WIDTHS, gap="small", vertical_alignment="center")
     with cells[TYPE]:
@@ -222,7 +244,7 @@ def _layer_row(
     if index is not None:
         with cells[MENU]:
             _layer_menu(part, index, count)
-    _row_notes(part, index, flow.problem, fix)
+    _row_notes(part, index, flow.problem, fix, refused)
 
 
 def _number(index: int | None) -> str:
@@ -233,11 +255,14 @@ def _convolution_cells(cells: list[Any], part: str, index: int | None, layer: La
     with cells[FILTERS]:
         key = _key(part, index, "filters")
         st.session_state[key] = layer.filters
+        # value=None: an emptied box reads None, which `_on_filters` refuses. Without it, Streamlit would read
+        # an emptied box as the widget's default, min_value, and the model would lose its filters unsaid.
         st.number_input(
-            f"{location_label(part, index)} filters", min_value=1, max_value=1 if part == "output" else 1024,
-            step=1, key=key, disabled=part == "output", label_visibility="collapsed",
+            f"{location_label(part, index)} filters", value=None, min_value=1,
+            max_value=1 if part == "output" else MAX_FILTERS, step=1, key=key, disabled=part == "output",
+            label_visibility="collapsed",
             help="Always 1 in the output layer: one channel, like the grayscale input." if part == "output" else None,
-            on_change=_on_argument, args=(part, index, "filters", key, int),
+            on_change=_on_filters, args=(part, index, key),
         )  # fmt: skip
     with cells[KERNEL]:
         options = _choices(range(1, 8), layer.kernel_size)
@@ -322,7 +347,15 @@ def _add_layer_ui(part: str, count: int) -> None:
     )  # fmt: skip
 
 
-def _row_notes(part: str, index: int | None, problem: SpecError | None, fix: Fix | None) -> None:
+def _row_notes(
+    part: str,
+    index: int | None,
+    problem: SpecError | None,
+    fix: Fix | None,
+    refused: tuple[str, int | None, str] | None,
+) -> None:
+    if refused is not None and refused[:2] == (part, index):
+        st.markdown(f":red[:material/block: {refused[2]}]")
     if problem is not None and (problem.part, problem.index) == (part, index):
         if problem.argument is not None:
             st.markdown(f":red[:material/warning: `{problem.argument}` is at fault here: see the message above.]")

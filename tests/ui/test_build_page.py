@@ -198,14 +198,21 @@ def test_out_of_range_filters_are_refused_where_typed(app: AppTest) -> None:
     assert spec(app).encoder[0].filters <= 1024
 
 
-def test_an_emptied_number_cell_keeps_a_valid_number(app: AppTest) -> None:
+def test_an_emptied_filters_box_keeps_the_layers_filters_and_says_so(app: AppTest) -> None:
     # The editor's numbers are number fields: the browser lets no text into them, and an emptied one is no value.
+    # It once read as the box's minimum, 1: the model lost its filters (12,785 -> 7,370 parameters) unsaid.
     open_build_page(app)
     app.number_input(key="build_encoder_0_filters").set_value(None).run()
     assert not app.exception
-    filters = spec(app).encoder[0].filters
-    assert isinstance(filters, int) and 1 <= filters <= 1024
-    assert spec_problem(spec(app)) is None
+    assert spec(app) == preset("seed")
+    assert metrics(app)["Total parameters"] == "12,785"
+    assert app.number_input(key="build_encoder_0_filters").value == 32  # The box shows the kept value again.
+    assert (
+        "Invalid value for argument `filters` of encoder layer 1. Expected an integer from 1 to 1024. "
+        "Received an empty box. Kept filters=32."
+    ) in texts(app.markdown)
+    app.selectbox(key="build_encoder_1_activation").set_value("gelu").run()  # The note goes with the next edit.
+    assert "Kept filters" not in texts(app.markdown)
 
 
 def test_reset_to_preset(app: AppTest) -> None:
