@@ -30,6 +30,7 @@ from core.spec import (
     LayerSpec,
     SpecError,
     describe_location,
+    validate_layer,
 )
 from ui import state
 from ui.sidebar import PRESET_KEY
@@ -137,19 +138,30 @@ def _on_argument(part: str, index: int | None, argument: str, key: str, convert:
 
 
 def _on_filters(part: str, index: int | None, key: str) -> None:
-    # An emptied box gives None; rather than change the model to some stand-in number, the spec keeps its filters,
-    # the next run shows them in the box again, and the row says why.
-    value = st.session_state[key]
+    # An emptied box (None) or a number out of range is refused rather than change the model: the spec keeps its
+    # filters, the next run shows them in the box again, and the row says why.
     spec = state.current_spec()
+    layer = spec.layer_at(part, index)
+    value = st.session_state[key]
+    refusal = _filters_refusal(layer, value, part, index)
+    if refusal is None:
+        commit(edits.set_argument(spec, part, index, "filters", int(value)))
+    else:
+        st.session_state[REFUSED_KEY] = (part, index, f"{refusal} Kept filters={layer.filters}.")
+
+
+def _filters_refusal(layer: LayerSpec, value: int | None, part: str, index: int | None) -> str | None:
     if value is None:
-        st.session_state[REFUSED_KEY] = (
-            part,
-            index,
+        return (
             f"Invalid value for argument `filters` of {describe_location(part, index)}. Expected an integer from 1 "
-            f"to {MAX_FILTERS}. Received an empty box. Kept filters={spec.layer_at(part, index).filters}.",
+            f"to {MAX_FILTERS}. Received an empty box."
         )
-        return
-    commit(edits.set_argument(spec, part, index, "filters", int(value)))
+    try:
+        validate_layer(replace(layer, filters=int(value)), part, index)
+    except SpecError as error:
+        if error.argument == "filters":  # A fault of another argument is the page's to report, as any other.
+            return str(error)
+    return None
 
 
 def _on_menu(part: str, index: int, key: str) -> None:
@@ -255,11 +267,12 @@ def _convolution_cells(cells: list[Any], part: str, index: int | None, layer: La
     with cells[FILTERS]:
         key = _key(part, index, "filters")
         st.session_state[key] = layer.filters
-        # value=None: an emptied box reads None, which `_on_filters` refuses. Without it, Streamlit would read
-        # an emptied box as the widget's default, min_value, and the model would lose its filters unsaid.
+        # value=None and no bounds: an emptied box reads None and an out-of-range number reaches `_on_filters`,
+        # which refuses both with a note under the row. With value="min", Streamlit read an emptied box as 1 and
+        # changed the model unsaid; with min_value and max_value, the browser kept an out-of-range number to itself,
+        # in red, half hidden by the narrow box.
         st.number_input(
-            f"{location_label(part, index)} filters", value=None, min_value=1,
-            max_value=1 if part == "output" else MAX_FILTERS, step=1, key=key, disabled=part == "output",
+            f"{location_label(part, index)} filters", value=None, step=1, key=key, disabled=part == "output",
             label_visibility="collapsed",
             help="Always 1 in the output layer: one channel, like the grayscale input." if part == "output" else None,
             on_change=_on_filters, args=(part, index, key),

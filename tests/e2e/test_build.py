@@ -47,9 +47,10 @@ def test_the_layer_editors_number_cells_keep_a_valid_number_whatever_is_typed(
     value = field.input_value()
     screenshot(page, f"build-typed-{keys or 'nothing'}")
     assert value.lstrip("-").isdigit(), value  # Letters never reach the field.
-    if 1 <= int(value) <= 1024:  # Taken, or (an emptied field) replaced by the smallest valid number.
+    # Taken, or (emptied or out of range) refused with a note under the row and the last valid number shown again.
+    if 1 <= int(value) <= 1024:
         _expect_parameters(page, _seed_parameters_with(int(value)))  # The model matches the field.
-    else:  # Refused where typed: marked in red, its range in a tooltip; the model keeps the last valid number.
+    else:  # A refused number left in the field: the browser must at least mark it, and the model stays.
         assert field.get_attribute("aria-invalid") == "true"
         _expect_parameters(page, 12_785)
 

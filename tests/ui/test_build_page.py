@@ -192,10 +192,21 @@ def test_type_change_shows_the_new_types_arguments(app: AppTest) -> None:
     assert shapes(app)[4] == "44×44×8"
 
 
-def test_out_of_range_filters_are_refused_where_typed(app: AppTest) -> None:
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [(2000, "an integer from 1 to 1024"), (0, "a strictly positive integer"), (-5, "a strictly positive integer")],
+)
+def test_out_of_range_filters_are_refused_where_typed(app: AppTest, typed: int, expected: str) -> None:
+    # Once, the browser kept such a number to itself, in red in the narrow box, and nothing said it was refused.
     open_build_page(app)
-    app.number_input(key="build_encoder_0_filters").set_value(5000).run()
-    assert spec(app).encoder[0].filters <= 1024
+    app.number_input(key="build_decoder_1_filters").set_value(typed).run()
+    assert not app.exception
+    assert spec(app) == preset("seed")
+    assert app.number_input(key="build_decoder_1_filters").value == 16
+    assert (
+        f"Invalid value for argument `filters` of decoder layer 2. Expected {expected}. Received filters={typed}. "
+        "Kept filters=16."
+    ) in texts(app.markdown)
 
 
 def test_an_emptied_filters_box_keeps_the_layers_filters_and_says_so(app: AppTest) -> None:
