@@ -12,12 +12,14 @@ imports Streamlit; the PNG is drawn with Matplotlib's object API, never pyplot, 
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Sequence
 
 import matplotlib
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 
 from core.pixels import DIFFERENCE_COLORMAP, as_grey_image, enlarge_pixels, panel_labels
 
@@ -30,9 +32,12 @@ _IMAGE_GAP = 6
 _BLOCK_GAP = 20
 _TITLE_HEIGHT = 38
 _LABEL_WIDTH = 150
+_LABEL_PAD = 12  # Between a row's label, right-aligned, and the row's first image.
 _MARGIN = 12
 _LEGEND_HEIGHT = 30
 _DPI = 100
+_FONT_SIZE = 9  # Points, for every text of the PNGs.
+ELLIPSIS = "…"
 
 
 # --- One test image ----------------------------------------------------------------------------------------
@@ -163,7 +168,7 @@ def grid_png(
     if columns < 1:
         raise ValueError(f"Invalid value for argument `columns`. Expected a positive integer. Received {columns}.")
 
-    labels = panel_labels(noisy is not None, show_difference)
+    labels = fit_labels(panel_labels(noisy is not None, show_difference))
     rows = len(labels)
     columns = min(columns, count)
     width, height = grid_size(count, rows, columns, titles is not None, show_difference)
@@ -176,7 +181,7 @@ def grid_png(
         images_top = top + (_TITLE_HEIGHT if titles is not None else 0)
         for row, label in enumerate(labels):
             y = images_top + row * (side + _IMAGE_GAP)
-            texts.append((_MARGIN + _LABEL_WIDTH - 12, y + side / 2, label, {"ha": "right", "va": "center"}))
+            texts.append((_MARGIN + _LABEL_WIDTH - _LABEL_PAD, y + side / 2, label, {"ha": "right", "va": "center"}))
         for column, index in enumerate(range(block_start, min(block_start + columns, count))):
             x = _MARGIN + _LABEL_WIDTH + column * (side + _IMAGE_GAP)
             panels = cell_panels(
@@ -203,10 +208,55 @@ def _render_png(canvas: np.ndarray, texts: list[tuple[float, float, str, dict[st
     # `figimage` lays the pixels down one to one, with none of the resampling an axes image would cost.
     figure.figimage(np.round(canvas * 255).astype(np.uint8), origin="upper")
     for x, y, text, alignment in texts:
-        figure.text(x / width, 1 - y / height, text, fontsize=9, color="#31333F", linespacing=1.3, **alignment)
+        # A run's name is the user's text: a pair of "$" in it is not Matplotlib's mathtext.
+        figure.text(x / width, 1 - y / height, text, fontsize=_FONT_SIZE, color="#31333F", linespacing=1.3,
+                    parse_math=False, **alignment)  # fmt: skip
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=_DPI)
     return buffer.getvalue()
+
+
+def text_width(text: str) -> float:
+    """The width in pixels of one line of `text` as the PNGs draw it: Matplotlib's default font at their size."""
+    renderer = RendererAgg(1, 1, _DPI)
+    width, _, _ = renderer.get_text_width_height_descent(text, FontProperties(size=_FONT_SIZE), ismath=False)
+    return width
+
+
+def fit_labels(labels: Sequence[str], width: float = _LABEL_WIDTH - _LABEL_PAD) -> list[str]:
+    """Each label as it fits `width` pixels (the label column's), shortened with "…" where it is longer.
+
+    A right-aligned label wider than its column would run off the picture's left edge, so each is measured with
+    the font it is drawn in. A long label keeps its start and the part where it first differs from the other
+    labels: two runs both named "seed" are "seed (20261127-154515-seed)" and "seed (20261127-160102-seed)", and
+    the times are what tell them apart, so "seed…154515-seed)" loses characters between the two first, and only
+    then from its end.
+
+    Returns:
+        The labels in the same order, each at most `width` pixels wide (an ellipsis alone if nothing more fits).
+    """
+    return [_fit_label(label, [other for other in labels if other != label], width) for label in labels]
+
+
+def _fit_label(label: str, others: Sequence[str], width: float) -> str:
+    if text_width(label) <= width:
+        return label
+    # Where the label first differs from the nearest other one, moved back to the start of that word.
+    differs = max((len(os.path.commonprefix([label, other])) for other in others), default=0)
+    while differs > 0 and label[differs - 1].isalnum():
+        differs -= 1
+    head, tail = label[:differs], label[differs:]
+    for kept in range(len(head) - 1, 0, -1):  # Lose characters between the start and the difference.
+        candidate = f"{head[:kept].rstrip()}{ELLIPSIS}{tail}"
+        if text_width(candidate) <= width:
+            return candidate
+    # Too long even so: lose characters from the end, keeping the start if some of the difference stays with it.
+    for text, shortest in ((label, differs + 1), (f"{ELLIPSIS}{tail}", 2)):
+        for kept in range(len(text) - 1, shortest - 1, -1):
+            candidate = f"{text[:kept].rstrip()}{ELLIPSIS}"
+            if text_width(candidate) <= width:
+                return candidate
+    return ELLIPSIS
 
 
 def png_size(png: bytes) -> tuple[int, int]:
@@ -231,7 +281,7 @@ def comparison_png(
     Args:
         originals: (n, 28, 28) or (n, 28, 28, 1) clean images in [0, 1].
         reconstructions: one array of n outputs per model, in the order of `names`.
-        names: each model's row label; a long one is cut to fit the label column.
+        names: each model's row label; a long one is shortened to fit the label column (see `fit_labels`).
         titles: one short text per image, drawn above its original, or None.
 
     Returns:
@@ -254,15 +304,14 @@ def comparison_png(
                 f"`originals`. Received {len(outputs)}."
             )
     _check_titles(titles, count)
-    labels = ["Original", *(name if len(name) <= 22 else f"{name[:21]}…" for name in names)]
-    return rows_png(labels, [originals, *reconstructions], titles)
+    return rows_png(["Original", *names], [originals, *reconstructions], titles)
 
 
 def rows_png(labels: Sequence[str], rows: Sequence[np.ndarray], titles: Sequence[str] | None = None) -> bytes:
     """Rows of grey images, each row named on the left, with a short title above each column.
 
     Args:
-        labels: each row's name, at most about 22 characters to fit the label column.
+        labels: each row's name; a long one is shortened to fit the label column (see `fit_labels`).
         rows: one array of n images, (n, 28, 28) or (n, 28, 28, 1) in [0, 1], per label; all of the same length.
         titles: one short text per column, drawn above the first row, or None.
 
@@ -291,9 +340,9 @@ def rows_png(labels: Sequence[str], rows: Sequence[np.ndarray], titles: Sequence
     side = 28 * ZOOM
     images_top = _MARGIN + (_TITLE_HEIGHT if titles is not None else 0)
     texts: list[tuple[float, float, str, dict[str, str]]] = []
-    for row, (label, images) in enumerate(zip(labels, rows, strict=True)):
+    for row, (label, images) in enumerate(zip(fit_labels(labels), rows, strict=True)):
         y = images_top + row * (side + _IMAGE_GAP)
-        texts.append((_MARGIN + _LABEL_WIDTH - 12, y + side / 2, label, {"ha": "right", "va": "center"}))
+        texts.append((_MARGIN + _LABEL_WIDTH - _LABEL_PAD, y + side / 2, label, {"ha": "right", "va": "center"}))
         for column in range(count):
             x = _MARGIN + _LABEL_WIDTH + column * (side + _IMAGE_GAP)
             canvas[y : y + side, x : x + side] = enlarge_pixels(gray_rgb(images[column]), ZOOM)

@@ -134,6 +134,32 @@ def test_comparison_png_draws_the_originals_then_one_row_per_model(random_pairs:
     assert pictures.png_size(titled) == pictures.grid_size(3, 2, 3, titles=True)
 
 
+# Two runs both named "seed" (the Compare page adds their ids), a long name, and one word too long for any column.
+SAME_NAMES = ["seed (20261127-154515-seed)", "seed (20261127-160102-seed)"]
+LONG_NAMES = [*SAME_NAMES, "a run with a very long name indeed", "x" * 80]
+
+
+def test_comparison_png_keeps_each_label_inside_the_picture(random_pairs: tuple[np.ndarray, np.ndarray]) -> None:
+    originals = random_pairs[0][:2]
+    reconstructions = [random_pairs[1][:2]] * len(LONG_NAMES)
+    pixels = np.asarray(Image.open(io.BytesIO(pictures.comparison_png(originals, reconstructions, LONG_NAMES))))
+    labels = pixels[:, : pictures._MARGIN + pictures._LABEL_WIDTH].min(axis=-1)
+    # The labels are drawn (ink in their column) and none reaches into the left margin, or past the picture's edge.
+    assert (labels[:, pictures._MARGIN :] < 128).any(axis=1).sum() > 5 * len(LONG_NAMES)
+    assert (labels[:, : pictures._MARGIN] == 255).all()
+
+
+def test_fit_labels_fit_the_column_and_keep_what_tells_same_named_runs_apart() -> None:
+    fitted = pictures.fit_labels(["Original", *LONG_NAMES])
+    width = pictures._LABEL_WIDTH - pictures._LABEL_PAD
+    assert all(pictures.text_width(label) <= width for label in fitted), fitted
+    assert fitted[0] == "Original"  # A label that fits stays whole.
+    assert fitted[1].startswith("seed") and "154515" in fitted[1]
+    assert fitted[2].startswith("seed") and "160102" in fitted[2]
+    assert fitted[3].startswith("a run with") and fitted[3].endswith("…")
+    assert fitted[4] == "x" * (len(fitted[4]) - 1) + "…"
+
+
 @pytest.mark.parametrize(
     ("reconstructions", "names", "message"),
     [
