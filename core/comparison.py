@@ -88,10 +88,13 @@ def format_value(value: Any) -> str:
 
 
 def differing_settings(runs: Sequence[RunInfo]) -> list[dict[str, str]]:
-    """The settings that are not the same in every run, one row each: {"setting": ..., <run name>: value, ...}.
+    """The settings that do not show the same in every run, one row each: {"setting": ..., <run name>: value, ...}.
 
-    A setting that one run lacks (a deeper encoder, a summary from before backends were recorded) differs.
-    Rows keep the order of the spec: layers top to bottom, then training, then the summary's settings.
+    Values are compared as the table shows them (`format_value`), so a row never lists equal values: a setting
+    that one run lacks (a deeper encoder, a summary from before backends were recorded) differs unless the others
+    show it as missing too, as an unset `output_padding` (None) does. An imported model has no settings at all, so
+    it shows a dash in every row and is left out of the comparison, or it would make every setting differ. Rows
+    keep the order of the spec: layers top to bottom, then training, then the summary's settings.
 
     Raises:
         ValueError: for fewer than 2 or more than 4 runs.
@@ -102,10 +105,9 @@ def differing_settings(runs: Sequence[RunInfo]) -> list[dict[str, str]]:
     keys = list(dict.fromkeys(key for setting in settings for key in setting))
     rows = []
     for key in keys:
-        values = [setting.get(key, MISSING) for setting in settings]
-        if any(value != values[0] for value in values[1:]):
-            formatted = {name: format_value(value) for name, value in zip(names, values, strict=True)}
-            rows.append({"setting": key, **formatted})
+        shown = [format_value(setting.get(key)) for setting in settings]  # A missing key shows as None does.
+        if len({value for run, value in zip(runs, shown, strict=True) if run.spec is not None}) > 1:
+            rows.append({"setting": key, **dict(zip(names, shown, strict=True))})
     return rows
 
 

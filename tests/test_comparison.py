@@ -63,6 +63,29 @@ def test_layers_one_run_lacks_differ_and_show_a_dash(runs_dir: Path) -> None:
     assert settings.index("decoder layers") < settings.index("encoder 1 strides") < settings.index("learning_rate")
 
 
+def imported_run(root: Path, name: str) -> RunInfo:
+    """An imported model's run: no spec, so none of the spec's settings."""
+    with runs.staging_directory(root) as staging:
+        (staging / "model.keras").write_bytes(b"not read here")
+        return runs.read_run(runs.register_imported_run(staging, name, {"file_name": f"{name}.keras"}))
+
+
+def test_an_imported_model_makes_no_setting_differ_and_shows_a_dash(runs_dir: Path) -> None:
+    seed, strided = preset("seed"), preset("strided")
+    trained = stored_run(runs_dir, strided, "trained", backend="jax")
+    faster = stored_run(runs_dir, strided.with_training(learning_rate=0.003), "faster", backend="jax")
+    rows = table(comparison.differing_settings([trained, faster, imported_run(runs_dir, "uploaded")]), "setting")
+    assert rows == {"learning_rate": {"trained": f"{strided.training.learning_rate:.4g}", "faster": "0.003",
+                                      "uploaded": comparison.MISSING}}  # fmt: skip
+    deeper = stored_run(runs_dir, seed, "deeper")
+    rows = table(comparison.differing_settings([deeper, trained, imported_run(runs_dir, "other")]), "setting")
+    assert rows["decoder 3 filters"] == {"deeper": "32", "trained": comparison.MISSING, "other": comparison.MISSING}
+    # Unset in both (None) and missing in the import: every value shows as a dash, so there is no row.
+    assert strided.decoder[0].output_padding is seed.decoder[0].output_padding is None
+    assert "decoder 1 output_padding" not in rows
+    assert all(len(set(values.values())) > 1 for values in rows.values()), rows
+
+
 def test_runs_with_the_same_name_are_told_apart_by_their_ids(runs_dir: Path) -> None:
     first, second = stored_run(runs_dir, preset("strided")), stored_run(runs_dir, preset("strided"))
     names = comparison.distinct_names([first, second])

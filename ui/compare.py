@@ -98,6 +98,9 @@ def tables_ui(runs: list[RunInfo]) -> None:
             st.table(pd.DataFrame(rows).set_index("setting"))
         else:
             st.caption("None: these runs share every setting of the spec, backend, device and precision.")
+        imported = [run.name for run in runs if run.spec is None]
+        if imported:
+            st.caption(f"Imported models have no settings, so they show — and take no part: {', '.join(imported)}.")
     with metrics:
         st.markdown("**Final metrics**")
         st.table(pd.DataFrame(metrics_rows(runs)).set_index("metric"))
