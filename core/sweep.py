@@ -12,8 +12,10 @@ A sweep's definition is plain JSON, next to the spec it varies:
 `decoder[1].strides`, `output.kernel_size`, `training.learning_rate`, `training.noise.amount`) or `preset`, whose
 values are preset names: a preset brings its architecture, and the training settings stay the sweep's. A list is
 a choice; `{"uniform": [low, high]}` and `{"log_uniform": [low, high]}` are ranges (integers stay integers). A
-grid tries every combination of choices in order, a random search draws each trial with the sweep's seed; either
-way the plan is the same every time it is made, so a resumed sweep knows which trials it has done.
+grid tries the combinations of choices in order, as many as the budget (`trials`) allows; a random search draws
+each trial with the sweep's seed, and over lists alone never draws a combination twice. Either way the plan is
+the same every time it is made, so a resumed sweep knows which trials it has done, and `plan_note` says what a
+budget leaves out.
 
 Each trial is a normal run of the store, tagged `sweep:<id>` with `sweep` in its summary (the sweep's id, the
 trial's number and its settings). The sweep itself lives beside the runs, in `runs/.sweeps/<id>/`:
@@ -52,6 +54,7 @@ from core import runs
 from core.jobs import ACTIVE_STATUSES, JobRunner, max_parallel, set_max_parallel
 from core.presets import PRESETS
 from core.spec import LAYER_ARGUMENTS, ExperimentSpec, SpecError
+from core.text import plural
 from core.validation import validate
 
 SWEEPS_DIR = ".sweeps"  # Inside the run store; a leading dot is never a run id, so no run listing sees it.
@@ -439,10 +442,34 @@ class Trial:
         return self.index + 1
 
 
+def _ordered(parameters: tuple[Parameter, ...]) -> list[Parameter]:
+    """`preset` first, so the other settings apply to the preset's architecture."""
+    return sorted(parameters, key=lambda parameter: parameter.path != "preset")
+
+
+def combination_count(definition: SweepDefinition) -> int | None:
+    """How many different trials the sweep's search can plan; None where a range makes them endless.
+
+    A grid tries every combination of its lists (a value listed twice is tried twice); a random search draws
+    distinct combinations of the lists' distinct values.
+    """
+    if any(parameter.distribution != "choice" for parameter in definition.parameters):
+        return None
+    if definition.search == "grid":
+        return math.prod(len(parameter.values) for parameter in definition.parameters)
+    return math.prod(len({_key(value) for value in parameter.values}) for parameter in definition.parameters)
+
+
+def _key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True)  # Values come from JSON, lists among them, which a set cannot hold.
+
+
 def plan_trials(definition: SweepDefinition, checked: bool = True) -> list[Trial]:
     """Every trial of the sweep, the same list every time: a grid in order, or random draws from its seed.
 
-    A grid with fewer combinations than the budget plans each combination once.
+    A grid plans its first `trials` combinations, in the order of `itertools.product`; a random search over lists
+    alone draws without replacement, so it plans at most `combination_count` trials. `plan_note` says what either
+    leaves out.
 
     Raises:
         SweepError: (with `checked`) for a definition that `check_definition` refuses.
@@ -450,8 +477,8 @@ def plan_trials(definition: SweepDefinition, checked: bool = True) -> list[Trial
     if checked:
         check_definition(definition)
     base = definition.base_spec()
-    # `preset` first, so the other settings apply to the preset's architecture.
-    parameters = sorted(definition.parameters, key=lambda parameter: parameter.path != "preset")
+    parameters = _ordered(definition.parameters)
+    count = combination_count(definition)
     if definition.search == "grid":
         combinations = itertools.islice(itertools.product(*(parameter.values for parameter in parameters)),
                                         definition.trials)  # fmt: skip
@@ -459,13 +486,18 @@ def plan_trials(definition: SweepDefinition, checked: bool = True) -> list[Trial
                  for values in combinations]  # fmt: skip
     else:
         generator = random.Random(definition.seed)
-        drawn = []
-        for _ in range(definition.trials):
-            values: dict[str, Any] = {}
-            for parameter in parameters:
-                integer = parameter.path != "preset" and _is_integer(_read_setting(base, parameter.path))
-                values[parameter.path] = parameter.draw(generator, integer)
-            drawn.append(values)
+        integers = {parameter.path: parameter.path != "preset" and _is_integer(_read_setting(base, parameter.path))
+                    for parameter in parameters}  # fmt: skip
+        # Over lists alone a repeat is thrown away and drawn again, so the plan up to its first repeat stays what
+        # it was when repeats were kept; a range's draws are left as they come.
+        wanted = definition.trials if count is None else min(definition.trials, count)
+        drawn, seen = [], set()
+        while len(drawn) < wanted:
+            values = {parameter.path: parameter.draw(generator, integers[parameter.path]) for parameter in parameters}
+            key = _key(list(values.values()))
+            if count is None or key not in seen:
+                seen.add(key)
+                drawn.append(values)
     trials = []
     for index, values in enumerate(drawn):
         spec = base
@@ -478,6 +510,30 @@ def plan_trials(definition: SweepDefinition, checked: bool = True) -> list[Trial
         name = f"{definition.name.strip()[:56]}-{index + 1}"
         trials.append(Trial(index, values, replace(spec, name=name)))
     return trials
+
+
+def plan_note(definition: SweepDefinition, shown: int = 4) -> str | None:
+    """What the sweep's budget (`trials`) and its search leave out, in words; None when they leave out nothing.
+
+    Args:
+        definition: the sweep (it need not have been checked).
+        shown: the most left-out combinations of a grid that the note names.
+    """
+    count, budget = combination_count(definition), definition.trials
+    if count is None or count == budget or (definition.search == "random" and count > budget):
+        return None  # Endless ranges, the whole grid, or `budget` distinct draws among more combinations.
+    if count < budget:
+        distinct = "distinct combination" if definition.search == "random" else "combination"
+        return (f"These lists make only {plural(count, distinct)}, so the {definition.search} search runs each once: "
+                f"{plural(count, 'trial')}, not {budget}.")  # fmt: skip
+    parameters = _ordered(definition.parameters)
+    left_out = [", ".join(f"{parameter.path}={value!r}" for parameter, value in zip(parameters, values, strict=True))
+                for values in itertools.islice(itertools.product(*(parameter.values for parameter in parameters)),
+                                               budget, budget + shown)]  # fmt: skip
+    more = f" and {count - budget - len(left_out)} more" if count - budget > len(left_out) else ""
+    return (f"The grid has {count} combinations; a budget of {plural(budget, 'trial')} runs the first {budget} in "
+            f"order and leaves out {count - budget}: ({'), ('.join(left_out)}){more}. Raise the budget to {count} "
+            f"to run them all.")  # fmt: skip
 
 
 # --- The sweep store ---------------------------------------------------------------------------------------
@@ -633,8 +689,11 @@ def read_sweep(sweep_id: str, runs_dir: Path | str) -> SweepInfo:
         outcome = trial_outcome(state, trial.index, run)
         record = state.get("trials", {}).get(str(trial.index), {})
         summary = run.summary if run else {}
+        # The settings the run recorded: a sweep planned before random searches stopped repeating may differ.
+        parameters = summary.get("sweep", {}).get("parameters")
         rows.append(TrialRow(
-            number=trial.number, parameters=trial.parameters, run_id=run.run_id if run else None,
+            number=trial.number, parameters=parameters if isinstance(parameters, dict) else trial.parameters,
+            run_id=run.run_id if run else None,
             status="early stopped" if outcome == "early_stopped" else outcome,
             epochs_completed=int(summary.get("epochs_completed") or 0), val_loss=summary.get("val_loss"),
             test_loss=summary.get("test_loss"), params=summary.get("params"),
@@ -909,6 +968,8 @@ def main(argv: list[str] | None = None) -> int:
             if arguments.ray_address:
                 check_ray()
             sweep_id = create_sweep(definition, runs_dir)
+            if note := plan_note(definition):
+                print(f"note: {note}", file=sys.stderr)
         else:
             sweep_id = arguments.sweep_id
         if arguments.parallel is not None and not 1 <= arguments.parallel <= 64:

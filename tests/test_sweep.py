@@ -113,6 +113,49 @@ def test_a_random_search_is_the_same_for_a_seed_and_stays_in_its_ranges() -> Non
     assert {trial.spec.decoder[0].type for trial in first} == {"Conv2DTranspose", "UpSampling2D"}
 
 
+# 3 learning rates x 2 filter counts: 6 combinations.
+SIX = {"training.learning_rate": [0.001, 0.002, 0.003], "encoder[0].filters": [8, 16]}
+
+
+def test_a_grid_cut_by_its_budget_says_which_combinations_it_leaves_out() -> None:
+    grid = definition(spec="strided", parameters=SIX, trials=2, early_stopping=None)
+    assert sweep.combination_count(grid) == 6
+    assert [trial.parameters["training.learning_rate"] for trial in plan_trials(grid)] == [0.001, 0.001]
+    note = sweep.plan_note(grid)
+    assert note is not None
+    assert note.startswith("The grid has 6 combinations; a budget of 2 trials runs the first 2 in order and leaves "
+                           "out 4: (training.learning_rate=0.002, encoder[0].filters=8), ")  # fmt: skip
+    assert note.endswith("Raise the budget to 6 to run them all.")
+    assert "4 more" in sweep.plan_note(replace(grid, trials=2), shown=0)  # type: ignore[operator]
+    assert sweep.plan_note(replace(grid, trials=6)) is None  # The whole grid.
+    assert "only 6 combinations" in sweep.plan_note(replace(grid, trials=10))  # type: ignore[operator]
+
+
+def test_a_random_search_over_lists_never_repeats_a_combination() -> None:
+    search = definition(spec="strided", parameters=SIX, search="random", seed=0, trials=10, early_stopping=None)
+    planned = [tuple(trial.parameters.values()) for trial in plan_trials(search)]
+    assert len(planned) == 6 and len(set(planned)) == 6  # Each combination once: no more than there are.
+    assert "only 6 distinct combinations" in sweep.plan_note(search)  # type: ignore[operator]
+    for seed in range(20):
+        fewer = [tuple(trial.parameters.values()) for trial in plan_trials(replace(search, seed=seed, trials=4))]
+        assert len(set(fewer)) == 4, (seed, fewer)
+    assert sweep.plan_note(replace(search, trials=4)) is None  # 4 distinct draws of 6 leave nothing unsaid.
+    rates = sweep.Parameter("training.learning_rate", "log_uniform", low=1e-4, high=1e-2)
+    ranged = replace(search, parameters=(rates, *search.parameters[1:]))
+    assert sweep.combination_count(ranged) is None and len(plan_trials(ranged)) == 10
+
+
+def test_a_trial_shows_the_settings_its_run_recorded(runs_dir: Path) -> None:
+    # A random sweep planned before repeats were thrown away may have run other settings than today's plan says.
+    search = definition(spec="strided", parameters=SIX, search="random", trials=2, early_stopping=None)
+    sweep_id = sweep.create_sweep(search, runs_dir)
+    planned = plan_trials(search)
+    earlier = replace(planned[0], parameters={**planned[0].parameters, "training.learning_rate": 0.003})
+    sweep.tag_trial_run(runs.create_run(planned[0].spec, runs_dir), sweep_id, earlier)
+    rows = sweep.read_sweep(sweep_id, runs_dir).trials
+    assert [row.parameters for row in rows] == [earlier.parameters, planned[1].parameters]
+
+
 def test_a_preset_brings_its_architecture_and_keeps_the_sweeps_training() -> None:
     planned = plan_trials(definition(spec="strided", parameters={"preset": ["upsampling"]}, early_stopping=None))
     assert planned[0].spec.decoder == sweep.PRESETS["upsampling"].decoder

@@ -16,12 +16,15 @@ from core.jobs import max_parallel
 from core.presets import PRESETS
 from core.runs import default_runs_dir
 from core.sweep import (
+    MAX_TRIALS,
     RAY_INSTALL,
     SweepDefinition,
     SweepError,
     SweepInfo,
+    combination_count,
     create_sweep,
     list_sweeps,
+    plan_note,
     plan_trials,
     ray_available,
     read_sweep,
@@ -53,7 +56,8 @@ def define_ui() -> SweepDefinition | None:
     )  # fmt: skip
     search_column, trials_column, seed_column = st.columns(3)
     search = search_column.selectbox("Search", ["grid", "random"], key="sweeps_search")
-    trials = trials_column.number_input("Trials (budget)", min_value=1, max_value=1000, value=4, key="sweeps_trials")
+    trials = trials_column.number_input("Trials (budget)", min_value=1, max_value=MAX_TRIALS, value=4,
+                                        key="sweeps_trials")  # fmt: skip
     seed = seed_column.number_input("Seed", min_value=0, value=0, key="sweeps_seed")
     epochs_column, images_column, time_column = st.columns(3)
     base_spec = state.current_spec() if base == CURRENT else PRESETS[base]
@@ -106,9 +110,24 @@ def where_ui() -> tuple[str | None, int]:
     return address.strip() or "auto", int(parallel)
 
 
+def _set_budget(trials: int) -> None:
+    st.session_state["sweeps_trials"] = trials  # A callback runs before the rerun draws the budget's input.
+
+
 def start_ui(definition: SweepDefinition | None, address: str | None, parallel: int) -> None:
-    """The Start button: creates the sweep and starts its driver; the page then watches it."""
+    """What the budget leaves out, and the Start button: creates the sweep and starts its driver; the page then
+    watches it."""
     count = len(plan_trials(definition, checked=False)) if definition else 0
+    note = plan_note(definition) if definition else None
+    if note and definition is not None:
+        combinations = combination_count(definition) or 0
+        if definition.search == "grid" and definition.trials < combinations:
+            st.warning(note)
+            if combinations <= MAX_TRIALS:
+                st.button(f"Raise the budget to {combinations} trials", key="sweeps_raise_budget",
+                          on_click=_set_budget, args=(combinations,))  # fmt: skip
+        else:  # Fewer combinations than the budget: the Start button's count already says so; this says why.
+            st.caption(note)
     disabled = definition is None or (address is not None and not ray_available())
     if st.button(f"Start sweep of {plural(count, 'trial')}", type="primary", disabled=disabled, key="sweeps_start"):
         assert definition is not None

@@ -62,6 +62,31 @@ def test_with_no_sweep_the_page_offers_the_form(app: AppTest) -> None:
     assert not button(app, "sweeps_start").disabled
 
 
+SIX = '{"training.learning_rate": [0.001, 0.002, 0.003], "encoder[0].filters": [8, 16]}'  # 6 combinations.
+
+
+def test_a_grid_cut_by_its_budget_says_what_it_leaves_out_and_offers_the_whole_grid(app: AppTest) -> None:
+    open_page(app, PAGE)
+    app.text_area(key="sweeps_parameters").set_value(SIX).run()
+    app.number_input(key="sweeps_trials").set_value(2).run()
+    assert button(app, "sweeps_start").label == "Start sweep of 2 trials"
+    assert any("leaves out 4: (training.learning_rate=0.002" in warning.value for warning in app.warning)
+    button(app, "sweeps_raise_budget").click().run()
+    assert not app.exception
+    assert app.number_input(key="sweeps_trials").value == 6
+    assert button(app, "sweeps_start").label == "Start sweep of 6 trials"
+    assert not app.warning
+
+
+def test_a_random_search_says_when_its_lists_allow_fewer_trials_than_the_budget(app: AppTest) -> None:
+    open_page(app, PAGE)
+    app.text_area(key="sweeps_parameters").set_value(SIX).run()
+    app.selectbox(key="sweeps_search").set_value("random").run()
+    app.number_input(key="sweeps_trials").set_value(10).run()
+    assert button(app, "sweeps_start").label == "Start sweep of 6 trials"
+    assert any("only 6 distinct combinations" in caption.value for caption in app.caption)
+
+
 @pytest.mark.parametrize(
     ("parameters", "message"),
     [
