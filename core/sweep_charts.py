@@ -111,13 +111,24 @@ def table_rows(info: SweepInfo) -> list[dict[str, Any]]:
 
 def parallel_coordinates_figure(info: SweepInfo, height: int = 380) -> go.Figure | None:
     """Each finished trial as a line through its settings, its parameter count, its training time and its final
-    test loss, coloured by the test loss; None until a trial has finished."""
+    test loss, coloured by the test loss; None until a trial has finished.
+
+    A setting or count that is the same in every finished trial is no axis (Plotly would stretch its one value over
+    a made-up range); the title names it and its value instead.
+    """
     finished = [row for row in info.trials if row.test_loss is not None and math.isfinite(row.test_loss)]
     if not finished:
         return None
+    columns = {parameter.path: [row.parameters.get(parameter.path) for row in finished]
+               for parameter in info.definition.parameters}  # fmt: skip
+    columns["parameters"] = [row.params or 0 for row in finished]
+    columns["seconds"] = [row.train_seconds or 0.0 for row in finished]
+    constant = {label: values[0] for label, values in columns.items() if len({repr(value) for value in values}) == 1}
     dimensions = []
     for parameter in info.definition.parameters:
-        values = [row.parameters[parameter.path] for row in finished]
+        if parameter.path in constant:
+            continue
+        values = columns[parameter.path]
         if all(isinstance(value, (int, float)) and not isinstance(value, bool) for value in values):
             dimension: dict[str, Any] = {"label": parameter.path, "values": values}
             if parameter.distribution == "log_uniform" or _spans_decades(values):
@@ -127,16 +138,22 @@ def parallel_coordinates_figure(info: SweepInfo, height: int = 380) -> go.Figure
             dimension = {"label": parameter.path, "values": [names.index(str(value)) for value in values],
                          "tickvals": list(range(len(names))), "ticktext": names}  # fmt: skip
         dimensions.append(dimension)
-    dimensions.append({"label": "parameters", "values": [row.params or 0 for row in finished]})
-    dimensions.append({"label": "seconds", "values": [row.train_seconds or 0.0 for row in finished]})
+    dimensions += [{"label": label, "values": columns[label]} for label in ("parameters", "seconds")
+                   if label not in constant]  # fmt: skip
     dimensions.append({"label": "test loss", "values": [row.test_loss for row in finished]})
     losses = [row.test_loss for row in finished]
     figure = go.Figure(go.Parcoords(
         line={"color": losses, "colorscale": "Viridis_r", "showscale": True, "colorbar": {"title": "test loss"}},
         dimensions=dimensions,
     ))  # fmt: skip
-    figure.update_layout(height=height, margin={"l": 60, "r": 40, "t": 50, "b": 20})
+    same = ", ".join(f"{label} {_shown(value)}" for label, value in constant.items())
+    title = {"text": f"The same in every finished trial: {same}", "font": {"size": 12}} if same else None
+    figure.update_layout(height=height, margin={"l": 60, "r": 40, "t": 50, "b": 20}, title=title)
     return figure
+
+
+def _shown(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else _short(value)
 
 
 def _spans_decades(values: list[float]) -> bool:
