@@ -14,12 +14,12 @@ import streamlit as st
 from core.drawing import to_mnist
 from core.noise import NOISE_KINDS
 from core.runs import RunInfo
+from ui import state
 
 CANVAS_SIZE = 280  # Ten screen pixels for each of MNIST's 28.
 CANVAS_KEY = "draw_canvas"
 GENERATION_KEY = "draw_canvas_generation"
 DEFAULT_BRUSH_WIDTH = 22
-TEST_INDEX_KEY = "draw_test_index"
 # Not a widget's key, so the drawing outlives the Draw page: the Layer explorer reads it (see `last_drawing`).
 DRAWING_KEY = "draw_last_drawing"
 DEFAULT_NOISE_AMOUNT = 0.3
@@ -101,30 +101,24 @@ def _random_test_digit(key: str) -> None:
     st.session_state[key] = int(np.random.default_rng().integers(10_000))
 
 
-def keep_test_digit() -> None:
-    """Keeps the picked test digit while its picker is hidden.
-
-    Streamlit forgets the value of a widget that a rerun does not draw; writing the value back to the session
-    state keeps it for when the picker comes back.
-    """
-    if TEST_INDEX_KEY in st.session_state:
-        st.session_state[TEST_INDEX_KEY] = st.session_state[TEST_INDEX_KEY]
-
-
-def test_digit_ui(page: str = "draw", label: str = "Test digit") -> int:
+def test_digit_ui(page: str = "draw", label: str = "Test digit", default: int = 0) -> int:
     """Picks one of the 10,000 MNIST test digits by index, or at random; returns its index.
+
+    The index is kept while the picker is hidden or its page is left (`state.keep`).
 
     Args:
         page: the page's name, which starts the widgets' keys ("draw_test_index", "draw_random_digit").
         label: the index box's label; a page with two pickers names them apart.
+        default: the index shown before the user picks one.
     """
     index_key = f"{page}_test_index"
-    st.session_state.setdefault(index_key, 0)
+    state.bring_back(index_key, default)
     index_column, random_column = st.columns([3, 2], vertical_alignment="bottom")
     index = index_column.number_input(label, min_value=0, max_value=9_999, step=1, key=index_key,
                                       help="Index into the 10,000 MNIST test images.")  # fmt: skip
     random_column.button("Random", key=f"{page}_random_digit", icon=":material/casino:", on_click=_random_test_digit,
                          args=(index_key,), width="stretch")  # fmt: skip
+    state.keep(index_key)
     return int(index)
 
 

@@ -47,8 +47,6 @@ def draw_and_denoise(run: RunInfo) -> None:
         if use_test_digit:
             index = canvas.test_digit_ui()
             mnist = get_mnist()
-        else:
-            canvas.keep_test_digit()
         pixels = canvas.canvas_ui(disabled=use_test_digit)
 
     with result_column:

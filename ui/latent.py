@@ -50,17 +50,6 @@ def _key(name: str) -> str:
     return f"latent_{name.lower()}"
 
 
-def _bring_back(key: str, default: object) -> None:
-    # Streamlit forgets a widget's value when a page without it runs: a trip to the Draw page for a second drawing
-    # would reset the ends. `_keep` copies each value to a key of no widget, and a forgotten one comes back from it.
-    if key not in st.session_state:
-        st.session_state[key] = st.session_state.get(f"{key}_kept", default)
-
-
-def _keep(key: str) -> None:
-    st.session_state[f"{key}_kept"] = st.session_state[key]
-
-
 @st.cache_data(show_spinner=False, max_entries=4)
 def _code_map(run_id: str, version: float, runs_dir: str) -> latent.CodeMap:
     mnist = get_mnist()
@@ -90,13 +79,12 @@ def _take_drawing(name: str) -> None:
 def end_ui(name: str) -> End:
     """One end: a test digit by index, or a drawing from the Draw page, kept here until replaced."""
     key = _key(name)
-    _bring_back(f"{key}_source", SOURCES[0])
+    # Kept through a trip to the Draw page for a second drawing, which would otherwise reset the ends.
+    state.bring_back(f"{key}_source", SOURCES[0])
     source = st.segmented_control(f"End {name}", SOURCES, key=f"{key}_source")
-    _keep(f"{key}_source")
+    state.keep(f"{key}_source")
     if source != "Drawing":
-        _bring_back(f"{key}_test_index", DEFAULT_TEST_INDICES[name])
-        index = canvas.test_digit_ui(key, label=f"Test digit {name}")
-        _keep(f"{key}_test_index")
+        index = canvas.test_digit_ui(key, label=f"Test digit {name}", default=DEFAULT_TEST_INDICES[name])
         mnist = get_mnist()
         end = End(name, scale(mnist.x_test[index])[..., 0], latent.describe_digit(index, mnist.y_test[index]), index)
     else:
@@ -124,9 +112,9 @@ def ends_ui() -> tuple[End, End, int]:
         start = end_ui("A")
     with end_column:
         end = end_ui("B")
-    _bring_back(STEPS_KEY, DEFAULT_STEPS)
+    state.bring_back(STEPS_KEY, DEFAULT_STEPS)
     steps = st.slider("Steps", min_value=3, max_value=12, key=STEPS_KEY, help="Images in the strip, A and B included.")
-    _keep(STEPS_KEY)
+    state.keep(STEPS_KEY)
     return start, end, steps
 
 

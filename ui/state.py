@@ -23,12 +23,40 @@ DENOISER_PICKED_KEY = "studio_denoiser_picked"  # The run the Draw page made act
 PICKER_VERSION_KEY = "studio_run_picker_version"  # Bumped when a page, not the picker, changes the active run.
 LIMIT_KEY = "sidebar_limit"
 BACKEND_KEY = "sidebar_backend"
+KEPT_SUFFIX = "_kept"  # `keep` copies a widget's value to its key plus this: a key of no widget, never forgotten.
 
 
 def init_state() -> None:
     """Fills in the defaults on a session's first run."""
     if SPEC_KEY not in st.session_state:
         st.session_state[SPEC_KEY] = preset(DEFAULT_PRESET)
+
+
+def bring_back(key: str, default: object) -> None:
+    """Gives the widget under `key` the value `keep` last kept for it, or `default` before there is one.
+
+    Streamlit forgets a widget's value at the end of a run that does not draw the widget, as a run of another page
+    does, and the widget would come back with its default. Call this before drawing the widget, and `keep` after;
+    the widget then takes its value from the session state, so it needs no default of its own (`index`, `value`).
+    """
+    if key not in st.session_state:
+        st.session_state[key] = st.session_state.get(key + KEPT_SUFFIX, default)
+
+
+def keep(*keys: str) -> None:
+    """Copies the widgets' values (drawn in this run) where `bring_back` finds them after a visit to another page."""
+    for key in keys:
+        st.session_state[key + KEPT_SUFFIX] = st.session_state[key]
+
+
+def keep_value(key: str, value: object) -> None:
+    """Keeps what a widget gives rather than its own value (an edited table, a drawing), for `kept`."""
+    st.session_state[key + KEPT_SUFFIX] = value
+
+
+def kept(key: str, default: object = None) -> object:
+    """The value last kept under `key`, or `default` before there is one."""
+    return st.session_state.get(key + KEPT_SUFFIX, default)
 
 
 def current_spec() -> ExperimentSpec:
