@@ -34,6 +34,14 @@ from ui.architecture_editor import commit
 STEP_KEY = "transposed_step"
 OUTCOME_KEY = "transposed_apply_outcome"
 OUTPUT_PADDINGS = ("None", "0", "1", "2")  # Text: a selectbox shows a None option as no choice at all.
+SETTING_DEFAULTS = {
+    "transposed_input_size": INPUT_SIZES[0],
+    "transposed_kernel_size": 3,
+    "transposed_strides": 2,
+    "transposed_padding": PADDINGS[0],
+    "transposed_output_padding": OUTPUT_PADDINGS[0],
+    "transposed_dilation_rate": DILATION_RATES[0],
+}
 DEFAULT_KERNELS = {
     2: [[1, 0], [2, 1]],
     3: [[1, 0, 2], [0, 1, 0], [1, 0, 1]],  # Not symmetric, so the flipped kernel below looks different.
@@ -47,18 +55,19 @@ def settings_ui() -> tuple[int, int, TransposeSettings]:
     Returns:
         (input size, kernel size, settings); any combination, valid for Keras or not.
     """
+    for key, default in SETTING_DEFAULTS.items():  # Kept through a visit to another page.
+        state.bring_back(key, default)
     columns = st.columns(6)
     input_size = columns[0].selectbox("Input size", INPUT_SIZES, format_func=_square, key="transposed_input_size")
-    kernel_size = columns[1].selectbox(
-        "Kernel size", KERNEL_SIZES, index=1, format_func=_square, key="transposed_kernel_size"
-    )
-    strides = columns[2].selectbox("Strides", STRIDES, index=1, key="transposed_strides")
+    kernel_size = columns[1].selectbox("Kernel size", KERNEL_SIZES, format_func=_square, key="transposed_kernel_size")
+    strides = columns[2].selectbox("Strides", STRIDES, key="transposed_strides")
     padding = columns[3].selectbox("Padding", PADDINGS, key="transposed_padding")
     output_padding = columns[4].selectbox(
         "Output padding", OUTPUT_PADDINGS, key="transposed_output_padding",
         help="Extra rows and columns at the bottom and right, fewer than `strides`. None lets Keras infer it.",
     )  # fmt: skip
     dilation_rate = columns[5].selectbox("Dilation rate", DILATION_RATES, key="transposed_dilation_rate")
+    state.keep(*SETTING_DEFAULTS)
     output_padding = None if output_padding == "None" else int(output_padding)
     return input_size, kernel_size, TransposeSettings(strides, padding, output_padding, dilation_rate)
 
@@ -66,7 +75,8 @@ def settings_ui() -> tuple[int, int, TransposeSettings]:
 def example_ui(input_size: int, kernel_size: int) -> tuple[np.ndarray, np.ndarray]:
     """The input and the kernel as editable tables, side by side.
 
-    Each size has its own editor (a key per size), so switching sizes back finds the values typed before.
+    Each size has its own editor (a key per size), so switching sizes back, or coming back from another page,
+    finds the values typed before.
 
     Returns:
         (inputs, kernel) as float arrays; an emptied cell is NaN, which `core.transposed` refuses with a message.
@@ -100,9 +110,11 @@ def output_size_ui(size: OutputSize, settings: TransposeSettings) -> None:
 def scatter_ui(inputs: np.ndarray, steps: list[ScatterStep]) -> None:
     """The slider through the scatter: the input value, what it adds where, and the sum so far."""
     st.subheader("The scatter, one input value at a time")
-    if st.session_state.get(STEP_KEY, 1) > len(steps):  # A smaller input has fewer steps.
+    state.bring_back(STEP_KEY, 1)
+    if st.session_state[STEP_KEY] > len(steps):  # A smaller input has fewer steps.
         st.session_state[STEP_KEY] = len(steps)
     number = st.slider("Step", 1, len(steps), key=STEP_KEY, help="Step k adds input value k times the kernel.")
+    state.keep(STEP_KEY)
     step = steps[number - 1]
     scale = float(np.max(np.abs(steps[-1].partial_sum))) or None
     if step.visible is None:
@@ -232,13 +244,21 @@ def _apply(index: int, kernel_size: int, settings: TransposeSettings) -> None:
 
 
 def _grid_editor(default: np.ndarray, key: str) -> np.ndarray:
+    # The editor's value is its edits, applied to the table it is given; Streamlit forgets them on another page and
+    # refuses to have them set back. So a new editor starts from the values last shown (kept under the key), and
+    # keeps that starting table while it lives: the edits it holds are relative to it.
+    start_key = f"{key}_start"
+    if key not in st.session_state:
+        st.session_state[start_key] = state.kept(key, default.astype(float))
     size = default.shape[1]
-    table = pd.DataFrame(default.astype(float), columns=[str(column) for column in range(size)])
+    table = pd.DataFrame(st.session_state[start_key], columns=[str(column) for column in range(size)])
     edited = st.data_editor(
         table, key=key, num_rows="fixed", width="content",
         column_config={str(column): st.column_config.NumberColumn(width=56, format="%g") for column in range(size)},
     )  # fmt: skip
-    return edited.to_numpy(dtype=float)
+    values = edited.to_numpy(dtype=float)
+    state.keep_value(key, values)
+    return values
 
 
 def _figure(

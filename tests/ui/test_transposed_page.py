@@ -129,3 +129,27 @@ def test_settings_used_in_a_decoder_layer(app: AppTest) -> None:
     app.switch_page("app_pages/build.py").run()
     assert app.selectbox(key="build_decoder_1_output_padding").value == "1"  # Its options are "auto", "0", "1".
     assert not app.error
+
+
+def test_settings_and_typed_values_survive_a_visit_to_another_page(app: AppTest) -> None:
+    open_page(app, PAGE)
+    for key, value in [("input_size", 4), ("strides", 3), ("padding", "same"), ("output_padding", "2")]:
+        app.selectbox(key=f"transposed_{key}").set_value(value).run()
+    app.session_state["transposed_input_4"] = {"edited_rows": {0: {"0": 9}}, "added_rows": [], "deleted_rows": []}
+    app.run()  # The cell typed in the 4x4 input: 1 becomes 9.
+    app.slider(key="transposed_step").set_value(5).run()
+    shown = (app.metric[0].value, grid(app, "step_input"), markdown(app))
+    assert shown[0] == "12×12" and shown[1][0][0] == 9 and "**Step 5 of 16:**" in shown[2]
+
+    app.switch_page("app_pages/home.py").run()  # Streamlit forgets the widgets of a page not shown.
+    app.switch_page(PAGE).run()
+    assert not app.exception
+    assert [app.selectbox(key=f"transposed_{key}").value for key in ("input_size", "strides", "padding")] == [
+        4,
+        3,
+        "same",
+    ]
+    assert app.selectbox(key="transposed_output_padding").value == "2"
+    assert (app.metric[0].value, grid(app, "step_input"), markdown(app)) == shown
+    app.selectbox(key="transposed_padding").set_value("valid").run()  # The page goes on from the values brought back.
+    assert grid(app, "step_input")[0][0] == 9
