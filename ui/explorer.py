@@ -13,10 +13,11 @@ from core import explorer
 from core.inference import LayerWeights
 from core.mnist import scale
 from core.pixels import enlarge
-from ui import canvas
+from ui import canvas, state
 from ui.resources import get_mnist
 
 SOURCES = ("Test digit", "Your drawing")
+SOURCE_KEY = "explorer_source"
 LAYER_KEY = "explorer_layer"
 CHANNEL_KEY = "explorer_channel"
 PART_TITLES = {"encoder": "Encoder", "decoder": "Decoder: growing back to 28x28", "output": "Output"}
@@ -28,7 +29,9 @@ def input_ui() -> tuple[np.ndarray | None, str]:
     Returns:
         ((28, 28) float32 in [0, 1], its description), or (None, a hint) when there is no drawing yet.
     """
-    source = st.segmented_control("Input", SOURCES, default=SOURCES[0], key="explorer_source")
+    state.bring_back(SOURCE_KEY, SOURCES[0])  # Kept through a visit to another page, as the picks below.
+    source = st.segmented_control("Input", SOURCES, key=SOURCE_KEY)
+    state.keep(SOURCE_KEY)
     if source == "Your drawing":
         image = canvas.last_drawing()
         if image is None:
@@ -60,7 +63,9 @@ def layers_ui(image: np.ndarray, description: str, maps: list[tuple[str, np.ndar
 def layer_picker_ui(maps: list[tuple[str, np.ndarray]]) -> tuple[int, int]:
     """A layer and one of its channels; returns (layer index into `maps`, channel counted from 0)."""
     names = [name for name, _ in maps]
-    if st.session_state.get(LAYER_KEY) not in names:
+    state.bring_back(LAYER_KEY, names[0])
+    state.bring_back(CHANNEL_KEY, 1)
+    if st.session_state[LAYER_KEY] not in names:  # A layer of another model.
         st.session_state[LAYER_KEY] = names[0]
     layer_column, channel_column = st.columns([3, 1], vertical_alignment="bottom")
     captions = {name: explorer.layer_caption(name, values.shape) for name, values in maps}
@@ -68,10 +73,11 @@ def layer_picker_ui(maps: list[tuple[str, np.ndarray]]) -> tuple[int, int]:
     index = names.index(name)
     channels = maps[index][1].shape[-1]
     # A channel picked on a wider layer is brought into this layer's range before its widget is drawn.
-    st.session_state[CHANNEL_KEY] = min(max(int(st.session_state.get(CHANNEL_KEY, 1)), 1), channels)
+    st.session_state[CHANNEL_KEY] = min(max(int(st.session_state[CHANNEL_KEY]), 1), channels)
     channel = channel_column.number_input(
         f"Channel (1-{channels})", min_value=1, max_value=channels, step=1, key=CHANNEL_KEY
     )
+    state.keep(LAYER_KEY, CHANNEL_KEY)
     return index, int(channel) - 1
 
 

@@ -122,6 +122,21 @@ def test_a_channel_beyond_a_narrower_layer_is_brought_into_its_range(app: AppTes
     assert _captions(app)[-1] == "output_conv2d · channel 1 of 1 · 28x28"
 
 
+def test_the_digit_layer_and_channel_survive_a_visit_to_another_page(app: AppTest) -> None:
+    open_page(app, PAGE)
+    app.number_input(key="explorer_test_index").set_value(42).run()
+    app.selectbox(key="explorer_layer").set_value("decoder_2_conv2d_transpose").run()
+    app.number_input(key="explorer_channel").set_value(5).run()
+    shown = _captions(app)
+    app.switch_page("app_pages/home.py").run()  # Streamlit forgets the widgets of a page not shown.
+    app.switch_page(PAGE).run()
+    assert not app.exception
+    assert app.number_input(key="explorer_test_index").value == 42
+    assert app.selectbox(key="explorer_layer").value == "decoder_2_conv2d_transpose"
+    assert app.number_input(key="explorer_channel").value == 5
+    assert _captions(app) == shown
+
+
 def test_the_drawing_from_the_draw_page_can_be_explored(app: AppTest, monkeypatch: pytest.MonkeyPatch) -> None:
     open_page(app, PAGE)
     app.segmented_control(key="explorer_source").set_value("Your drawing").run()
