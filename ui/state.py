@@ -7,6 +7,7 @@ the architecture; `current_spec` joins them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 import streamlit as st
@@ -41,6 +42,12 @@ def bring_back(key: str, default: object) -> None:
     """
     if key not in st.session_state:
         st.session_state[key] = st.session_state.get(key + KEPT_SUFFIX, default)
+
+
+def bring_back_all(defaults: Mapping[str, object]) -> None:
+    """`bring_back` for each key and default of a form's widgets."""
+    for key, default in defaults.items():
+        bring_back(key, default)
 
 
 def keep(*keys: str) -> None:

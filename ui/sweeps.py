@@ -39,36 +39,52 @@ from ui.compare import ADD_KEY as COMPARE_ADD_KEY
 SWEEP_KEY = "sweeps_picked"  # The sweep this session watches.
 CURRENT = "current experiment"  # The base spec option that means the sidebar's and Build page's spec.
 EXAMPLE_PARAMETERS = '{"training.learning_rate": [0.001, 0.003]}'
+FORM_DEFAULTS = {
+    "sweeps_name": "learning-rates",
+    "sweeps_base": CURRENT,
+    "sweeps_parameters": EXAMPLE_PARAMETERS,
+    "sweeps_search": "grid",
+    "sweeps_trials": 4,
+    "sweeps_seed": 0,
+    "sweeps_minutes": 0.0,
+    "sweeps_early": True,
+}  # The epochs and images start from the base spec and the sidebar instead.
 
 
 def define_ui() -> SweepDefinition | None:
-    """The definition form; returns the sweep it describes, or None (with the reason shown) if it is invalid."""
+    """The definition form; returns the sweep it describes, or None (with the reason shown) if it is invalid.
+
+    Its values are kept through a visit to another page: a form come back to its defaults would start a full-size
+    sweep from the next click on Start.
+    """
+    state.bring_back_all(FORM_DEFAULTS)
     name_column, base_column = st.columns(2)
-    name = name_column.text_input("Sweep name", value="learning-rates", max_chars=40, key="sweeps_name")
+    name = name_column.text_input("Sweep name", max_chars=40, key="sweeps_name")
     base = base_column.selectbox("Start from", [CURRENT, *PRESETS], key="sweeps_base",
                                  help="The spec every trial starts from: the experiment you are editing, or a "
                                       "preset.")  # fmt: skip
     parameters_text = st.text_area(
-        "Parameters (JSON: a path and its values)", value=EXAMPLE_PARAMETERS, key="sweeps_parameters", height=110,
+        "Parameters (JSON: a path and its values)", key="sweeps_parameters", height=110,
         help='Paths into the spec: "preset", "encoder[0].filters", "decoder[1].strides", "training.learning_rate", '
              '"training.noise.amount". A list is a choice; {"uniform": [low, high]} and {"log_uniform": [low, '
              'high]} are ranges for a random search.',
     )  # fmt: skip
     search_column, trials_column, seed_column = st.columns(3)
     search = search_column.selectbox("Search", ["grid", "random"], key="sweeps_search")
-    trials = trials_column.number_input("Trials (budget)", min_value=1, max_value=MAX_TRIALS, value=4,
-                                        key="sweeps_trials")  # fmt: skip
-    seed = seed_column.number_input("Seed", min_value=0, value=0, key="sweeps_seed")
+    trials = trials_column.number_input("Trials (budget)", min_value=1, max_value=MAX_TRIALS, key="sweeps_trials")
+    seed = seed_column.number_input("Seed", min_value=0, key="sweeps_seed")
     epochs_column, images_column, time_column = st.columns(3)
     base_spec = state.current_spec() if base == CURRENT else PRESETS[base]
-    epochs = epochs_column.number_input("Epochs per trial", min_value=1, max_value=1000,
-                                        value=base_spec.training.epochs, key=f"sweeps_epochs_{base}")  # fmt: skip
+    epochs_key = f"sweeps_epochs_{base}"  # One per base, each starting at its base's epochs.
+    state.bring_back_all({epochs_key: base_spec.training.epochs, "sweeps_images": state.training_limit() or 60_000})
+    epochs = epochs_column.number_input("Epochs per trial", min_value=1, max_value=1000, key=epochs_key)
     images = images_column.number_input("Training images per trial", min_value=10, max_value=60_000, step=1000,
-                                        value=state.training_limit() or 60_000, key="sweeps_images")  # fmt: skip
-    minutes = time_column.number_input("Time limit (minutes, 0 for none)", min_value=0.0, value=0.0, step=5.0,
+                                        key="sweeps_images")  # fmt: skip
+    minutes = time_column.number_input("Time limit (minutes, 0 for none)", min_value=0.0, step=5.0,
                                        key="sweeps_minutes")  # fmt: skip
-    early = st.checkbox("Stop poor trials early (ASHA: keep the best half at epochs 1, 2, 4, ...)", value=True,
+    early = st.checkbox("Stop poor trials early (ASHA: keep the best half at epochs 1, 2, 4, ...)",
                         key="sweeps_early")  # fmt: skip
+    state.keep(*FORM_DEFAULTS, epochs_key, "sweeps_images")
     try:
         parameters = json.loads(parameters_text)
     except json.JSONDecodeError as error:
@@ -92,21 +108,26 @@ def define_ui() -> SweepDefinition | None:
 
 def where_ui() -> tuple[str | None, int]:
     """Where the trials run: (a Ray address or None for this machine's job queue, how many at once)."""
-    place = st.radio("Where trials run", ["This machine (the job queue)", "A Ray cluster"], horizontal=True,
-                     key="sweeps_where")  # fmt: skip
+    places = ["This machine (the job queue)", "A Ray cluster"]
+    state.bring_back_all({"sweeps_where": places[0]})
+    place = st.radio("Where trials run", places, horizontal=True, key="sweeps_where")
+    state.keep("sweeps_where")
     runs_dir = default_runs_dir()
     if place.startswith("This"):
-        parallel = st.number_input("Trials at once", min_value=1, max_value=64, value=max_parallel(runs_dir),
-                                   key="sweeps_parallel",
+        state.bring_back_all({"sweeps_parallel": max_parallel(runs_dir)})
+        parallel = st.number_input("Trials at once", min_value=1, max_value=64, key="sweeps_parallel",
                                    help="The queue's setting (Train page, Queue settings): how many jobs of the "
                                         "store train at once.")  # fmt: skip
+        state.keep("sweeps_parallel")
         return None, int(parallel)
     if not ray_available():
         st.info(f"Ray is not installed, so sweeps run on this machine only. Install Ray Tune with `{RAY_INSTALL}` "
                 "and restart the dashboard.")  # fmt: skip
-    address = st.text_input("Ray address", value=os.environ.get("RAY_ADDRESS", "auto"), key="sweeps_ray_address",
+    state.bring_back_all({"sweeps_ray_address": os.environ.get("RAY_ADDRESS", "auto"), "sweeps_ray_parallel": 2})
+    address = st.text_input("Ray address", key="sweeps_ray_address",
                             help="As `ray.init` takes it: auto, 127.0.0.1:6379, ray://head:10001.")  # fmt: skip
-    parallel = st.number_input("Trials at once", min_value=1, max_value=64, value=2, key="sweeps_ray_parallel")
+    parallel = st.number_input("Trials at once", min_value=1, max_value=64, key="sweeps_ray_parallel")
+    state.keep("sweeps_ray_address", "sweeps_ray_parallel")
     return address.strip() or "auto", int(parallel)
 
 

@@ -55,8 +55,7 @@ def settings_ui() -> tuple[int, int, TransposeSettings]:
     Returns:
         (input size, kernel size, settings); any combination, valid for Keras or not.
     """
-    for key, default in SETTING_DEFAULTS.items():  # Kept through a visit to another page.
-        state.bring_back(key, default)
+    state.bring_back_all(SETTING_DEFAULTS)  # Kept through a visit to another page.
     columns = st.columns(6)
     input_size = columns[0].selectbox("Input size", INPUT_SIZES, format_func=_square, key="transposed_input_size")
     kernel_size = columns[1].selectbox("Kernel size", KERNEL_SIZES, format_func=_square, key="transposed_kernel_size")

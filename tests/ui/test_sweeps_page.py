@@ -103,6 +103,27 @@ def test_a_bad_definition_is_explained_and_cannot_start(app: AppTest, parameters
     assert button(app, "sweeps_start").disabled
 
 
+def test_the_form_survives_a_visit_to_another_page(app: AppTest) -> None:
+    # Come back to its defaults, the form would start a sweep of 25 epochs on 60,000 images from the next click.
+    open_page(app, PAGE)
+    app.selectbox(key="sweeps_base").set_value("seed-fast").run()
+    app.text_area(key="sweeps_parameters").set_value('{"training.learning_rate": [0.002, 0.004, 0.008]}').run()
+    app.number_input(key="sweeps_images").set_value(200).run()
+    app.checkbox(key="sweeps_early").uncheck().run()
+    app.radio(key="sweeps_where").set_value("A Ray cluster").run()
+    shown = app.code[0].value  # The definition as JSON.
+    assert '"epochs": 1' in shown and '"limit": 200' in shown and '"early_stopping": null' in shown
+    app.switch_page("app_pages/build.py").run()  # Streamlit forgets the widgets of a page not shown.
+    app.switch_page(PAGE).run()
+    assert not app.exception
+    assert app.selectbox(key="sweeps_base").value == "seed-fast"
+    assert app.number_input(key="sweeps_epochs_seed-fast").value == 1
+    assert app.number_input(key="sweeps_images").value == 200
+    assert app.radio(key="sweeps_where").value == "A Ray cluster"
+    assert app.code[0].value == shown
+    assert button(app, "sweeps_start").label == "Start sweep of 3 trials"
+
+
 def test_asking_for_ray_without_it_says_how_to_install_it(app: AppTest, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("ui.sweeps.ray_available", lambda: False)
     open_page(app, PAGE)
