@@ -19,6 +19,8 @@ from ui import state
 CANVAS_SIZE = 280  # Ten screen pixels for each of MNIST's 28.
 CANVAS_KEY = "draw_canvas"
 GENERATION_KEY = "draw_canvas_generation"
+START_KEY = "draw_canvas_start"  # The drawing the canvas on screen started from (fabric.js JSON), or None.
+BRUSH_KEY = "draw_brush_width"
 DEFAULT_BRUSH_WIDTH = 22
 # Not a widget's key, so the drawing outlives the Draw page: the Layer explorer reads it (see `last_drawing`).
 DRAWING_KEY = "draw_last_drawing"
@@ -42,9 +44,17 @@ class NoiseSettings:
 
 
 def read_canvas(stroke_width: int, key: str, disabled: bool = False) -> np.ndarray | None:
-    """The canvas's pixels as (280, 280, 4) uint8 RGBA, white strokes on black; None before the first stroke."""
+    """The canvas's pixels as (280, 280, 4) uint8 RGBA, white strokes on black; None before the first stroke.
+
+    A canvas under a key Streamlit does not hold (the first one, one after Clear, or one forgotten while another
+    page ran) starts from the last drawing kept. It keeps that start while it lives: the component reloads itself,
+    undo history lost, whenever its `initial_drawing` changes. A canvas that starts from a drawing sends nothing
+    until it is drawn on.
+    """
     from streamlit_drawable_canvas import st_canvas
 
+    if key not in st.session_state:
+        st.session_state[START_KEY] = state.kept(CANVAS_KEY)
     result = st_canvas(
         stroke_width=stroke_width,
         stroke_color="#FFFFFF",
@@ -52,11 +62,14 @@ def read_canvas(stroke_width: int, key: str, disabled: bool = False) -> np.ndarr
         height=CANVAS_SIZE,
         width=CANVAS_SIZE,
         drawing_mode="freedraw",
+        initial_drawing=st.session_state[START_KEY],
         return_image_data=True,
         update_streamlit=True,
         disabled=disabled,
         key=key,
     )
+    if result.image_data is not None:
+        state.keep_value(CANVAS_KEY, result.json_data)
     return result.image_data
 
 
@@ -64,25 +77,32 @@ def _clear_canvas() -> None:
     # A canvas under a new key starts empty; the old drawing and its undo history go with the old key.
     st.session_state[GENERATION_KEY] = st.session_state.get(GENERATION_KEY, 0) + 1
     st.session_state.pop(DRAWING_KEY, None)
+    state.keep_value(CANVAS_KEY, None)
 
 
 def canvas_ui(disabled: bool = False) -> np.ndarray | None:
     """The canvas, the brush width and a clear button; returns the drawing's RGBA pixels (None before any).
 
     A disabled canvas still shows (and keeps) its drawing: a canvas that is not drawn at all in a rerun would lose it.
+    After a visit to another page the canvas shows the drawing again (`read_canvas`) but sends nothing until drawn
+    on, so the drawing kept under `DRAWING_KEY` stands in for it.
     """
     # The brush width is read before the canvas is drawn, but its slider sits below the canvas: the canvas's
     # toolbar pops up over whatever is just above it.
-    brush = st.session_state.get("draw_brush_width", DEFAULT_BRUSH_WIDTH)
-    pixels = read_canvas(brush, f"{CANVAS_KEY}_{st.session_state.get(GENERATION_KEY, 0)}", disabled)
+    state.bring_back(BRUSH_KEY, DEFAULT_BRUSH_WIDTH)
+    pixels = read_canvas(st.session_state[BRUSH_KEY], f"{CANVAS_KEY}_{st.session_state.get(GENERATION_KEY, 0)}",
+                         disabled)  # fmt: skip
     if pixels is not None:
         st.session_state[DRAWING_KEY] = pixels
+    else:
+        pixels = st.session_state.get(DRAWING_KEY)
     width_column, clear_column = st.columns([3, 1], vertical_alignment="bottom")
     width_column.slider(
-        "Brush width", min_value=4, max_value=48, value=DEFAULT_BRUSH_WIDTH, step=1, key="draw_brush_width",
-        disabled=disabled, help="In canvas pixels. The drawing is scaled down about ten times, so 22 gives MNIST's "
-        "strokes of two to three pixels for a digit that fills the canvas; draw smaller digits with a thinner brush.",
+        "Brush width", min_value=4, max_value=48, step=1, key=BRUSH_KEY, disabled=disabled,
+        help="In canvas pixels. The drawing is scaled down about ten times, so 22 gives MNIST's strokes of two to "
+        "three pixels for a digit that fills the canvas; draw smaller digits with a thinner brush.",
     )  # fmt: skip
+    state.keep(BRUSH_KEY)
     clear_column.button("Clear", key="draw_clear", on_click=_clear_canvas, disabled=disabled, width="stretch")
     if disabled:
         st.caption("The canvas keeps your drawing for when you switch the test digit off.")
@@ -128,13 +148,11 @@ def _new_seed() -> None:
 
 def noise_ui(run: RunInfo) -> NoiseSettings:
     """The noise to add before the model sees the digit; it starts as the noise the run was trained with."""
-    if "draw_noise_kind" not in st.session_state:
-        trained_with = run.spec.training.noise if run.spec is not None else None
-        st.session_state["draw_noise_kind"] = trained_with.kind if trained_with else "none"
-        st.session_state["draw_noise_amount"] = float(trained_with.amount) if trained_with else 0.0
-        if st.session_state["draw_noise_amount"] == 0:
-            st.session_state["draw_noise_amount"] = DEFAULT_NOISE_AMOUNT
-    st.session_state.setdefault("draw_seed", 0)
+    trained_with = run.spec.training.noise if run.spec is not None else None
+    trained_amount = float(trained_with.amount) if trained_with else 0.0
+    kind_default = trained_with.kind if trained_with else "none"
+    state.bring_back_all({"draw_noise_kind": kind_default, "draw_seed": 0,
+                          "draw_noise_amount": trained_amount or DEFAULT_NOISE_AMOUNT})  # fmt: skip
     kind_column, amount_column, seed_column, button_column = st.columns([3, 3, 2, 1], vertical_alignment="bottom")
     kind = kind_column.selectbox("Noise", NOISE_KINDS, format_func=NOISE_LABELS.get, key="draw_noise_kind")
     amount = amount_column.slider("Amount", min_value=0.0, max_value=1.0, step=0.05,
@@ -143,4 +161,5 @@ def noise_ui(run: RunInfo) -> NoiseSettings:
                                     disabled=kind == "none", help="The same seed gives the same noise.")  # fmt: skip
     button_column.button("", key="draw_new_noise", icon=":material/refresh:", on_click=_new_seed,
                          disabled=kind == "none", help="New noise (next seed)")  # fmt: skip
+    state.keep("draw_noise_kind", "draw_noise_amount", "draw_seed")
     return NoiseSettings(kind, 0.0 if kind == "none" else round(float(amount), 4), int(seed))

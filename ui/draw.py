@@ -43,7 +43,9 @@ def draw_and_denoise(run: RunInfo) -> None:
     """The canvas (or a test digit) on the left; the noise settings, four panels and errors on the right."""
     drawing_column, result_column = st.columns([1, 2], gap="large")
     with drawing_column:
+        state.bring_back("draw_use_test_digit", False)
         use_test_digit = st.toggle("Use a test digit", key="draw_use_test_digit")
+        state.keep("draw_use_test_digit")
         if use_test_digit:
             index = canvas.test_digit_ui()
             mnist = get_mnist()

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import signal
+from base64 import b64encode
 from pathlib import Path
 
 import numpy as np
 import pytest
+import streamlit as st
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from core import runs
@@ -144,6 +148,63 @@ def test_the_test_digit_is_kept_while_drawing(trained_app: AppTest, monkeypatch:
     assert _image_captions(trained_app)[0] == "Your digit (28x28)"
     trained_app.toggle(key="draw_use_test_digit").set_value(True).run()
     assert trained_app.number_input(key="draw_test_index").value == 42
+
+
+def _canvas_sends(strokes: list[list[tuple[int, int]]]) -> dict:
+    """What the browser's canvas sends after `strokes`: its fabric.js JSON (a path a stroke) and its PNG."""
+    png = io.BytesIO()
+    Image.fromarray(drawing(strokes)).save(png, format="PNG")
+    paths = [{"type": "Path", "path": [["M", *line[0]], *[["L", *point] for point in line[1:]]]} for line in strokes]
+    data_url = "data:image/png;base64," + b64encode(png.getvalue()).decode()
+    return {"raw": {"version": "6.0.0", "objects": paths}, "data": data_url}
+
+
+def test_a_drawing_and_the_settings_survive_a_visit_to_another_page(
+    trained_app: AppTest, no_shipped_runs: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The real `read_canvas` and `st_canvas`; only the component's answer is the browser's, as a canvas gives it: none
+    # until a stroke, and none again from a canvas mounted afresh.
+    _open(trained_app)  # Imports the canvas's module in Streamlit's runtime, where its component can be declared.
+    import streamlit_drawable_canvas
+
+    real_component = streamlit_drawable_canvas.out
+    sent: dict[str, dict] = {}  # Canvas key -> what its canvas in the browser sends.
+    starts: list[tuple[str, dict]] = []  # (canvas key, the drawing it is told to start from) of every canvas drawn.
+
+    def component(*, data: dict, key: str, default: dict, **kwargs: object) -> dict:
+        if key not in st.session_state:  # Streamlit holds no canvas under this key: the browser mounts a new one.
+            sent.pop(key, None)
+        real_component(data=data, key=key, default=default, **kwargs)
+        starts.append((key, data["initialDrawing"]))
+        return {"drawing": sent.get(key, default["drawing"]), "backgroundFit": None}
+
+    monkeypatch.setattr(streamlit_drawable_canvas, "out", component)
+    blank = {"objects": [], "background": "#000000"}
+    trained_app.run()
+    assert starts[-1] == ("draw_canvas_0", blank)
+    trained_app.slider(key="draw_brush_width").set_value(10).run()
+    trained_app.selectbox(key="draw_noise_kind").set_value("gaussian").run()
+    trained_app.number_input(key="draw_seed").set_value(3).run()
+    sent["draw_canvas_0"] = _canvas_sends(SEVEN)
+    trained_app.run()
+    crossed_seven = _canvas_sends([*SEVEN, [(100, 150), (180, 150)]])
+    sent["draw_canvas_0"] = crossed_seven  # A second stroke.
+    trained_app.run()
+    assert starts[-1] == ("draw_canvas_0", blank), "a start changed while drawing would reload it, undo lost"
+    shown = (_image_captions(trained_app), [(metric.label, metric.value) for metric in trained_app.metric])
+    assert shown[0] == PANELS
+
+    trained_app.switch_page("app_pages/home.py").run()  # Streamlit forgets the widgets of a page not shown.
+    trained_app.switch_page(PAGE).run()
+    assert not trained_app.exception
+    assert starts[-1] == ("draw_canvas_0", {**crossed_seven["raw"], "background": "#000000"})
+    assert (_image_captions(trained_app), [(metric.label, metric.value) for metric in trained_app.metric]) == shown
+    assert trained_app.slider(key="draw_brush_width").value == 10
+    assert trained_app.selectbox(key="draw_noise_kind").value == "gaussian"
+    assert trained_app.number_input(key="draw_seed").value == 3
+    trained_app.button(key="draw_clear").click().run()
+    assert starts[-1] == ("draw_canvas_1", blank)
+    assert any(info.value.startswith(EMPTY_PROMPT) for info in trained_app.info)
 
 
 def test_a_worker_killed_during_a_stroke_is_reported_and_the_next_stroke_works(
