@@ -47,6 +47,7 @@ RUN_KEY = "sidebar_run"
 MIN_LEARNING_RATE = 0.00001  # The widgets' ranges, narrower than the spec's: an uploaded spec must fit them.
 MAX_VALIDATION_SPLIT = 0.5
 UPLOAD_KEY = "sidebar_spec_upload"
+REFILLED_KEY = "sidebar_refilled"  # What an emptied number box got back, said once.
 UPLOAD_RESULT_KEY = "studio_spec_upload_result"  # (file id, error or None) of the last file uploaded.
 LOSS_LABELS = {"binary_crossentropy": "Binary cross-entropy", "mse": "Mean squared error"}
 NOISE_LABELS = {"none": "None", "gaussian": "Gaussian", "salt_pepper": "Salt and pepper"}
@@ -136,16 +137,11 @@ def spec_upload_ui() -> None:
 def training_ui() -> TrainingSpec:
     """Training settings; each widget refuses out-of-range values as they are typed."""
     keys = _TRAINING_KEYS
-    epochs = st.number_input("Epochs", min_value=1, max_value=1000, step=1, key=keys["epochs"])
-    batch_size = st.number_input("Batch size", min_value=1, max_value=60_000, step=50, key=keys["batch_size"])
+    epochs = _number_input("Epochs", keys["epochs"], min_value=1, max_value=1000, step=1)
+    batch_size = _number_input("Batch size", keys["batch_size"], min_value=1, max_value=60_000, step=50)
     optimizer = st.selectbox("Optimizer", OPTIMIZERS, key=keys["optimizer"])
-    learning_rate = st.number_input(
-        "Learning rate",
-        min_value=MIN_LEARNING_RATE,
-        max_value=1.0,
-        step=0.0005,
-        format="%.5f",
-        key=keys["learning_rate"],
+    learning_rate = _number_input(
+        "Learning rate", keys["learning_rate"], min_value=MIN_LEARNING_RATE, max_value=1.0, step=0.0005, format="%.5f"
     )
     schedule = st.selectbox(
         "Learning-rate schedule",
@@ -167,7 +163,7 @@ def training_ui() -> TrainingSpec:
         "Noise amount", min_value=0.0, max_value=1.0, step=0.05, key=keys["noise_amount"],
         disabled=noise_kind == "none", help="Standard deviation (Gaussian) or fraction of pixels (salt and pepper).",
     )  # fmt: skip
-    seed = st.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key=keys["seed"])
+    seed = _number_input("Seed", keys["seed"], min_value=0, max_value=2**31 - 1, step=1)
     dtype_policy = st.selectbox(
         "Precision", DTYPE_POLICIES, format_func=PRECISION_LABELS.get, key=keys["dtype_policy"],
         help="Keras' dtype policy. Mixed precision computes in 16 bits and keeps the weights, the output layer and "
@@ -183,10 +179,12 @@ def training_ui() -> TrainingSpec:
         help="The Keras backend the job trains on; only the installed ones are offered. TensorFlow is the fastest "
         "on CPUs, JAX on GPUs. A GPU is used when the backend sees one.",
     )  # fmt: skip
-    st.number_input(
-        "Training images", min_value=10, max_value=60_000, step=1000, key=state.LIMIT_KEY,
+    _number_input(
+        "Training images", state.LIMIT_KEY, min_value=10, max_value=60_000, step=1000,
         help="Train on the first N of the 60,000 MNIST training images, for quick experiments.",
     )  # fmt: skip
+    if (refilled := st.session_state.pop(REFILLED_KEY, None)) is not None:
+        st.warning(refilled, icon=":material/undo:")
     return TrainingSpec(
         optimizer=optimizer,
         learning_rate=float(learning_rate),
@@ -199,6 +197,23 @@ def training_ui() -> TrainingSpec:
         seed=int(seed),
         dtype_policy=dtype_policy,
     )
+
+
+def _number_input(label: str, key: str, **options: object) -> float:
+    """A number box that gives its last number back when emptied, and says so under the training settings.
+
+    With a `value`, Streamlit reads an emptied box as `min_value`: clearing Batch size made it 1, unsaid, and Start
+    would have trained 60,000 images one at a time. With value=None it reads None, which `_refill` replaces.
+    """
+    return st.number_input(label, value=None, key=key, on_change=_refill, args=(key, label, st.session_state.get(key)),
+                           **options)  # fmt: skip
+
+
+def _refill(key: str, label: str, previous: float | None) -> None:
+    # A callback: it runs before the rerun draws the box, so it may still set its value.
+    if st.session_state.get(key) is None and previous is not None:
+        st.session_state[key] = previous
+        st.session_state[REFILLED_KEY] = f"{label} needs a number: it was emptied, and keeps {previous:g}."
 
 
 def run_label(run: RunInfo) -> str:

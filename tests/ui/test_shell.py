@@ -80,6 +80,25 @@ def test_invalid_noise_setting_is_refused_with_its_reason(app: AppTest) -> None:
     assert app.session_state["studio_spec"].training.noise.amount == 0.3
 
 
+@pytest.mark.parametrize(
+    "key, label, kept",
+    [("sidebar_batch_size", "Batch size", 1000), ("sidebar_epochs", "Epochs", 25), ("sidebar_limit", "Training images",
+     60_000), ("sidebar_learning_rate", "Learning rate", 0.001)],
+)  # fmt: skip
+def test_an_emptied_number_box_keeps_its_number_and_says_so(app: AppTest, key: str, label: str, kept: float) -> None:
+    # Streamlit read an emptied box as its minimum: Batch size 1 unsaid, and Start trained 60,000 images one by one.
+    app.run()
+    spec = app.session_state["studio_spec"]
+    app.number_input(key=key).set_value(None).run()
+    assert app.number_input(key=key).value == pytest.approx(kept)
+    assert app.session_state["studio_spec"] == spec
+    assert [warning.value for warning in app.sidebar.warning] == [
+        f"{label} needs a number: it was emptied, and keeps {kept:g}."
+    ]
+    app.run()  # Said once.
+    assert not app.sidebar.warning
+
+
 def test_out_of_range_epochs_are_refused_where_typed(app: AppTest) -> None:
     app.run()
     app.number_input(key="sidebar_epochs").set_value(0).run()
