@@ -158,20 +158,24 @@ def test_a_start_click_that_reaches_the_server_twice_starts_one_job(app: AppTest
     assert [job.job_id for job in get_runner().jobs()] == [first] and not app.exception
 
 
+def start_two_jobs(app: AppTest) -> tuple[str, str]:
+    """Starts a job, then a second one, which queues behind it; returns their ids."""
+    app.button(key="train_start").click().run()
+    first = started_job(app)
+    time.sleep(REPEATED_CLICK_SECONDS)  # A second click sooner would be taken for the first one arriving twice.
+    app.button(key="train_start").click().run()
+    return first, started_job(app)
+
+
 @pytest.mark.slow
 def test_a_second_start_queues_and_the_queued_job_can_be_cancelled(app: AppTest, runs_dir: Path) -> None:
     open_train_page(app)
     set_small_job(app, epochs=50, limit=2000, batch_size=20)
-    app.button(key="train_start").click().run()
-    first = started_job(app)
+    first, second = start_two_jobs(app)
     runner = get_runner()
-    app.run()
     start = app.button(key="train_start")
-    assert not start.disabled, "a second Start is allowed while a job runs"
+    assert not start.disabled, "a further Start is allowed while a job runs"
     assert "joins the queue" in start.help
-    time.sleep(REPEATED_CLICK_SECONDS)  # A second click sooner would be taken for the first one arriving twice.
-    start.click().run()
-    second = started_job(app)
     assert second != first
     assert runner.snapshot(second).queue_position == 1
     # This session now follows its queued job: its place in the queue and a Cancel button instead of Stop.
@@ -191,11 +195,7 @@ def test_a_second_start_queues_and_the_queued_job_can_be_cancelled(app: AppTest,
 def test_after_a_queued_job_is_cancelled_the_page_shows_how_the_training_job_ends(app: AppTest, runs_dir: Path) -> None:
     open_train_page(app)
     set_small_job(app, epochs=2, limit=1000, batch_size=50)
-    app.button(key="train_start").click().run()
-    first = started_job(app)
-    time.sleep(REPEATED_CLICK_SECONDS)  # A second click sooner would be taken for the first one arriving twice.
-    app.button(key="train_start").click().run()
-    second = started_job(app)
+    first, second = start_two_jobs(app)
     assert get_runner().snapshot(second).queued
     app.button(key="train_cancel").click().run()
     snapshot = get_runner().join(first, timeout=180)
