@@ -110,8 +110,9 @@ def scatter_ui(inputs: np.ndarray, steps: list[ScatterStep]) -> None:
     """The slider through the scatter: the input value, what it adds where, and the sum so far."""
     st.subheader("The scatter, one input value at a time")
     state.bring_back(STEP_KEY, 1)
-    if st.session_state[STEP_KEY] > len(steps):  # A smaller input has fewer steps.
-        st.session_state[STEP_KEY] = len(steps)
+    # Set on every run, not only to clamp it to a smaller input's fewer steps: a slider whose range changed is a new
+    # widget to Streamlit, which started it at 1 when a larger input gave it more steps.
+    st.session_state[STEP_KEY] = min(st.session_state[STEP_KEY], len(steps))
     number = st.slider("Step", 1, len(steps), key=STEP_KEY, help="Step k adds input value k times the kernel.")
     state.keep(STEP_KEY)
     step = steps[number - 1]

@@ -131,6 +131,17 @@ def test_settings_used_in_a_decoder_layer(app: AppTest) -> None:
     assert not app.error
 
 
+def test_the_step_is_kept_when_the_input_grows_and_clamped_when_it_shrinks(app: AppTest) -> None:
+    open_page(app, PAGE)
+    app.selectbox(key="transposed_input_size").set_value(3).run()
+    app.slider(key="transposed_step").set_value(5).run()
+    app.selectbox(key="transposed_input_size").set_value(4).run()
+    assert app.slider(key="transposed_step").value == 5 and "**Step 5 of 16:**" in markdown(app)
+    app.slider(key="transposed_step").set_value(12).run()
+    app.selectbox(key="transposed_input_size").set_value(3).run()
+    assert app.slider(key="transposed_step").value == 9 and "**Step 9 of 9:**" in markdown(app)
+
+
 def test_settings_and_typed_values_survive_a_visit_to_another_page(app: AppTest) -> None:
     open_page(app, PAGE)
     for key, value in [("input_size", 4), ("strides", 3), ("padding", "same"), ("output_padding", "2")]:
