@@ -47,11 +47,11 @@ MENU_LABELS = {
 # wide layout, enough for the longest value of each column ("3 · Conv2DTranspose", "leaky_relu").
 COLUMNS: list[tuple[str, float]] = [
     ("Layer", 190),
-    ("Filters", 70),
+    ("Filters", 96),  # "1024" beside the clear icon that an emptiable box shows.
     ("Kernel", 88),
     ("Stride", 76),
     ("Padding", 92),
-    ("Out. pad.", 84),
+    ("Out. pad.", 92),  # "auto" beside the menu arrow.
     ("Activation", 124),
     ("Output", 100),
     ("", 30),

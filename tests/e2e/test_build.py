@@ -69,3 +69,15 @@ def test_a_number_typed_in_the_layer_editor_rebuilds_the_model(server: str, page
     assert page.get_by_label(FIELD, exact=True).input_value() == "64"
     _expect_parameters(page, _seed_parameters_with(64))
     assert_no_exception(page)
+
+
+def test_a_four_digit_filters_number_shows_whole_in_its_box(server: str, page: object) -> None:
+    page.goto(f"{server}/build")
+    wait_for_app(page)
+    page.get_by_text("Build the architecture").wait_for()
+    _commit(page, "1024")
+    _expect_parameters(page, _seed_parameters_with(1024))
+    field = page.get_by_label(FIELD, exact=True)
+    # The box's text is not scrolled out of sight: its width fits in the box beside the clear icon.
+    value, text_width, box_width = field.evaluate("box => [box.value, box.scrollWidth, box.clientWidth]")
+    assert value == "1024" and text_width <= box_width, (text_width, box_width)
