@@ -147,8 +147,10 @@ def parallel_coordinates_figure(info: SweepInfo, height: int = 380) -> go.Figure
         dimensions=dimensions,
     ))  # fmt: skip
     same = ", ".join(f"{label} {_shown(value)}" for label, value in constant.items())
-    title = {"text": f"The same in every finished trial: {same}", "font": {"size": 12}} if same else None
-    figure.update_layout(height=height, margin={"l": 60, "r": 40, "t": 50, "b": 20}, title=title)
+    # The axes' names are written in the top margin: the title goes above them, at the top of the figure.
+    title = {"text": f"The same in every finished trial: {same}", "font": {"size": 12}, "y": 1, "yref": "container",
+             "yanchor": "top", "pad": {"t": 8}} if same else None  # fmt: skip
+    figure.update_layout(height=height, margin={"l": 60, "r": 40, "t": 80 if same else 50, "b": 20}, title=title)
     return figure
 
 

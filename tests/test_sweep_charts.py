@@ -28,6 +28,9 @@ def test_a_setting_or_count_the_same_in_every_trial_is_no_axis_and_the_title_nam
     labels = [dimension.label for dimension in figure.data[0].dimensions]
     assert labels == ["training.learning_rate", "seconds", "test loss"]
     assert figure.layout.title.text == "The same in every finished trial: encoder[0].filters 8, parameters 12,785"
+    # Above the axes' names, which Plotly writes in the top margin, not over the first of them.
+    assert (figure.layout.title.yref, figure.layout.title.y, figure.layout.title.yanchor) == ("container", 1, "top")
+    assert figure.layout.margin.t >= 80
 
 
 def test_settings_and_counts_that_vary_stay_axes() -> None:
