@@ -24,7 +24,7 @@ from core.mnist import DataError
 from core.pictures import comparison_png
 from core.runs import RunInfo, RunStoreError, default_runs_dir, load_run
 from ui.resources import get_test_report, model_version
-from ui.sidebar import run_label
+from ui.sidebar import run_labels
 
 SAMPLE_DIGITS = 8
 PICKER_KEY = "compare_runs"
@@ -59,7 +59,7 @@ def _digest(run_id: str, version: float, runs_dir: str) -> RunDigest:
 
 def picker_ui(runs: list[RunInfo]) -> list[RunInfo]:
     """Picks 2 to 4 runs, the two newest to begin with; returns them in the order picked."""
-    labels = {run.run_id: run_label(run) for run in runs}
+    labels = run_labels(runs)
     repeated = {label for label in labels.values() if list(labels.values()).count(label) > 1}
     labels = {run_id: f"{label} · {run_id}" if label in repeated else label for run_id, label in labels.items()}
     added = st.session_state.pop(ADD_KEY, None)

@@ -5,6 +5,7 @@ It is drawn by `dashboard.py` before the page runs, so its widgets (and their va
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 
 import streamlit as st
@@ -228,6 +229,13 @@ def run_label(run: RunInfo) -> str:
     return " · ".join(parts)
 
 
+def run_labels(runs: list[RunInfo]) -> dict[str, str]:
+    """`run_label` of each run, by run id; runs that would read the same also show their run id."""
+    labels = {run.run_id: run_label(run) for run in runs}
+    counts = Counter(labels.values())
+    return {run_id: f"{label} · {run_id}" if counts[label] > 1 else label for run_id, label in labels.items()}
+
+
 def _picker_key() -> str:
     return f"{RUN_KEY}_{st.session_state.get(state.PICKER_VERSION_KEY, 0)}"
 
@@ -240,7 +248,7 @@ def run_picker_ui() -> None:
         return
     active = state.active_run(runs)  # From the same listing as the labels, so the active run is among them.
     st.session_state[state.ACTIVE_RUN_KEY] = active.run_id  # Pinned, so a newer run elsewhere does not take over.
-    labels = {run.run_id: run_label(run) for run in runs}
+    labels = run_labels(runs)
     key = _picker_key()
 
     def picked() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -154,3 +155,18 @@ def test_sidebar_offers_the_installed_backends_and_the_precision(app: AppTest) -
     assert precision.value == "auto"
     precision.set_value("mixed_bfloat16").run()
     assert app.session_state[SPEC_KEY].training.dtype_policy == "mixed_bfloat16"
+
+
+def test_runs_that_would_read_the_same_in_a_picker_also_show_their_run_id(tmp_path: Path) -> None:
+    from core.runs import RunInfo
+    from ui.sidebar import run_labels
+
+    summary = {"test_loss": 0.22391}
+    runs = [RunInfo("20261127-165055-seed", tmp_path, "completed", "seed", summary),
+            RunInfo("20261127-165159-seed", tmp_path, "completed", "seed", summary),
+            RunInfo("20261127-170000-seed", tmp_path, "completed", "seed", {"test_loss": 0.1})]  # fmt: skip
+    assert run_labels(runs) == {
+        "20261127-165055-seed": "seed · completed · test 0.2239 · 20261127-165055-seed",
+        "20261127-165159-seed": "seed · completed · test 0.2239 · 20261127-165159-seed",
+        "20261127-170000-seed": "seed · completed · test 0.1000",
+    }
