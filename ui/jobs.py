@@ -118,9 +118,10 @@ def controls_ui(runner: JobRunner) -> JobSnapshot:
             st.toast(message, icon=":material/schedule:")
     job = followed_job(runner)  # After Start, so that a new job is followed at once.
     if job.queued:
-        if stop.button("Cancel", key="train_cancel", help="Remove this job from the queue."):
-            runner.stop(job.job_id)
-            job = followed_job(runner)
+        # A callback, not the button's return value: a click that arrives just as the job leaves the queue reaches
+        # a rerun that draws Stop instead, and the click was lost with its button while the job trained.
+        stop.button("Cancel", key="train_cancel", help="Remove this job from the queue.", on_click=runner.stop,
+                    args=(job.job_id,))  # fmt: skip
     elif stop.button("Stop", disabled=not job.active, key="train_stop", help="Stops after the current batch."):
         runner.stop(job.job_id)
         job = followed_job(runner)

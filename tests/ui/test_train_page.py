@@ -209,6 +209,23 @@ def test_after_a_queued_job_is_cancelled_the_page_shows_how_the_training_job_end
 
 
 @pytest.mark.slow
+def test_a_cancel_click_that_arrives_as_its_job_leaves_the_queue_stops_it(app: AppTest, runs_dir: Path) -> None:
+    open_train_page(app)
+    set_small_job(app, epochs=50, limit=2000, batch_size=20)
+    first, second = start_two_jobs(app)
+    cancel = app.button(key="train_cancel")  # On the page the browser still shows: the second job waits.
+    runner = get_runner()
+    runner.stop(first)  # Meanwhile the first ends, and the second leaves the queue and starts.
+    runner.join(first, timeout=120)
+    since = 0
+    while not runner.snapshot(second).active:
+        since = runner.wait(second, since=since, timeout=5).next_index
+    cancel.click().run()  # The click reaches a rerun that draws Stop, not Cancel.
+    assert runner.join(second, timeout=120).status == "stopped"
+    assert not app.exception
+
+
+@pytest.mark.slow
 def test_rename_and_delete_a_run(app: AppTest, runs_dir: Path) -> None:
     open_train_page(app)
     set_small_job(app)
