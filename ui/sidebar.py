@@ -60,10 +60,23 @@ PRECISION_LABELS = {
 }
 
 
+def _training_widget_values(training: TrainingSpec) -> dict[str, object]:
+    return {**training.to_dict(), "noise_kind": training.noise.kind, "noise_amount": float(training.noise.amount)}
+
+
 def _load_training_widgets(training: TrainingSpec) -> None:
-    values = {**training.to_dict(), "noise_kind": training.noise.kind, "noise_amount": float(training.noise.amount)}
+    values = _training_widget_values(training)
     for name, key in _TRAINING_KEYS.items():
         st.session_state[key] = values[name]
+
+
+def _bring_back_training_widgets() -> None:
+    # Streamlit drops the values of widgets a run did not draw, and the Sweeps page's fragment, which draws no
+    # sidebar, can switch page: the boxes then came back empty (or, before they could be emptied, at their minimum:
+    # learning rate 0.00001, batch 1). The draft spec still holds every value.
+    values = _training_widget_values(state.current_spec().training)
+    for name, key in _TRAINING_KEYS.items():
+        state.bring_back(key, values[name])
 
 
 def _apply_preset(name: str) -> None:
@@ -174,7 +187,6 @@ def training_ui() -> TrainingSpec:
         "about 6 s longer than it saves on the presets. The Train page says what a job got.",
     )  # fmt: skip
     installed = installed_backends()
-    st.session_state.setdefault(state.BACKEND_KEY, default_backend())
     st.selectbox(
         "Backend", installed, format_func=BACKEND_NAMES.get, key=state.BACKEND_KEY,
         help="The Keras backend the job trains on; only the installed ones are offered. TensorFlow is the fastest "
@@ -263,10 +275,12 @@ def run_picker_ui() -> None:
 def sidebar_ui() -> None:
     """Draws the whole sidebar and stores the training settings in the draft spec."""
     state.init_state()
-    st.session_state.setdefault(state.LIMIT_KEY, 60_000)
+    # Kept, as the training settings are in the draft spec, for a run that drops them (`_bring_back_training_widgets`).
+    kept = {PRESET_KEY: state.DEFAULT_PRESET, state.LIMIT_KEY: 60_000, state.BACKEND_KEY: default_backend()}
+    state.bring_back_all(kept)
     with st.sidebar:
         name = st.selectbox(
-            "Preset", list(PRESETS), index=list(PRESETS).index(state.DEFAULT_PRESET), key=PRESET_KEY,
+            "Preset", list(PRESETS), key=PRESET_KEY,
             help="Loads an architecture and its training settings, replacing the current ones.",
         )  # fmt: skip
         _apply_preset(name)
@@ -276,10 +290,12 @@ def sidebar_ui() -> None:
         with st.expander("Import a model", icon=":material/deployed_code:"):
             model_import_ui()
         with st.expander("Training settings", expanded=False):
+            _bring_back_training_widgets()
             training = training_ui()
         try:
             validate_training(training)
         except SpecError as error:
             st.error(str(error))
         state.set_spec(replace(state.current_spec(), training=training))
+        state.keep(*kept)
         run_picker_ui()

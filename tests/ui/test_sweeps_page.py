@@ -151,7 +151,14 @@ def test_a_finished_sweep_shows_its_trials_and_opens_the_best(
 def test_the_best_trial_can_be_added_to_compare_runs(app: AppTest, finished_sweep: tuple[str, list[str]]) -> None:
     _, run_ids = finished_sweep
     open_page(app, PAGE)
+    app.number_input(key="sidebar_epochs").set_value(7).run()
+    app.number_input(key="sidebar_limit").set_value(3000).run()
+    training = app.session_state["studio_spec"].training
     button(app, "sweeps_compare_best").click().run()
     assert not app.exception
+    # The click runs in the page's fragment, which draws no sidebar, and switches page: Streamlit dropped the
+    # sidebar's widget values, which came back empty (a crash) or, before, at their minimum (batch size 1).
+    assert app.session_state["studio_spec"].training == training
+    assert (app.number_input(key="sidebar_epochs").value, app.number_input(key="sidebar_limit").value) == (7, 3000)
     picker = app.multiselect(key="compare_runs")
     assert picker.value[0] == run_ids[1] and len(picker.value) == 2
