@@ -59,9 +59,7 @@ def _digest(run_id: str, version: float, runs_dir: str) -> RunDigest:
 
 def picker_ui(runs: list[RunInfo]) -> list[RunInfo]:
     """Picks 2 to 4 runs, the two newest to begin with; returns them in the order picked."""
-    labels = run_labels(runs)
-    repeated = {label for label in labels.values() if list(labels.values()).count(label) > 1}
-    labels = {run_id: f"{label} · {run_id}" if label in repeated else label for run_id, label in labels.items()}
+    labels = run_labels(runs)  # Runs that would read the same also show their run id.
     added = st.session_state.pop(ADD_KEY, None)
     if added in labels:  # Put first, beside the runs picked before (or the newest), up to the limit.
         earlier = [run_id for run_id in st.session_state.get(PICKER_KEY, list(labels)[:MIN_RUNS]) if run_id in labels]
