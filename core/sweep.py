@@ -447,6 +447,12 @@ def _ordered(parameters: tuple[Parameter, ...]) -> list[Parameter]:
     return sorted(parameters, key=lambda parameter: parameter.path != "preset")
 
 
+def _grid(parameters: list[Parameter], start: int, stop: int) -> list[dict[str, Any]]:
+    """Combinations `start` to `stop` (not included) of the grid, in `itertools.product` order, as {path: value}."""
+    combinations = itertools.islice(itertools.product(*(parameter.values for parameter in parameters)), start, stop)
+    return [dict(zip((parameter.path for parameter in parameters), values, strict=True)) for values in combinations]
+
+
 def combination_count(definition: SweepDefinition) -> int | None:
     """How many different trials the sweep's search can plan; None where a range makes them endless.
 
@@ -480,10 +486,7 @@ def plan_trials(definition: SweepDefinition, checked: bool = True) -> list[Trial
     parameters = _ordered(definition.parameters)
     count = combination_count(definition)
     if definition.search == "grid":
-        combinations = itertools.islice(itertools.product(*(parameter.values for parameter in parameters)),
-                                        definition.trials)  # fmt: skip
-        drawn = [dict(zip((parameter.path for parameter in parameters), values, strict=True))
-                 for values in combinations]  # fmt: skip
+        drawn = _grid(parameters, 0, definition.trials)
     else:
         generator = random.Random(definition.seed)
         integers = {parameter.path: parameter.path != "preset" and _is_integer(_read_setting(base, parameter.path))
@@ -526,10 +529,8 @@ def plan_note(definition: SweepDefinition, shown: int = 4) -> str | None:
         distinct = "distinct combination" if definition.search == "random" else "combination"
         return (f"These lists make only {plural(count, distinct)}, so the {definition.search} search runs each once: "
                 f"{plural(count, 'trial')}, not {budget}.")  # fmt: skip
-    parameters = _ordered(definition.parameters)
-    left_out = [", ".join(f"{parameter.path}={value!r}" for parameter, value in zip(parameters, values, strict=True))
-                for values in itertools.islice(itertools.product(*(parameter.values for parameter in parameters)),
-                                               budget, budget + shown)]  # fmt: skip
+    left_out = [", ".join(f"{path}={value!r}" for path, value in combination.items())
+                for combination in _grid(_ordered(definition.parameters), budget, budget + shown)]  # fmt: skip
     more = f" and {count - budget - len(left_out)} more" if count - budget > len(left_out) else ""
     return (f"The grid has {count} combinations; a budget of {plural(budget, 'trial')} runs the first {budget} in "
             f"order and leaves out {count - budget}: ({'), ('.join(left_out)}){more}. Raise the budget to {count} "
